@@ -1,0 +1,43 @@
+"""The FastAPI application: load the model once at start-up, serve predictions and metadata."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import BodySizeLimit
+from api.routes import meta, page, predict
+from api.settings import Settings, get_settings
+from classifier import __version__
+from classifier.persistence import load_model
+from classifier.tokenizer import warm_up
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the model named by ``settings`` is loaded when the app starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = load_model(settings.models_dir, settings.model)
+        warm_up(loaded.model.segmenter)
+        loaded.model.predict(["预热 warm-up"])  # first call builds lazy caches, not a request
+        app.state.model = loaded
+        yield
+
+    app = FastAPI(
+        title="tagger",
+        version=__version__,
+        summary="Multi-label topic tagging for Chinese (and other) text.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(predict.router)
+    app.include_router(meta.router)
+    app.include_router(page.router)
+    return app

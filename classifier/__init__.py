@@ -1,0 +1,44 @@
+"""tagger's library: read corpora, prepare text, train and apply a multi-label topic tagger.
+
+Heavy modules (scikit-learn, the segmenters) load on first use, so importing the package,
+its errors or its corpus reader stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ClassifierError": "classifier.errors",
+    "Document": "classifier.corpus",
+    "read_corpus": "classifier.corpus",
+    "TrainingConfig": "classifier.config",
+    "load_config": "classifier.config",
+    "TopicClassifier": "classifier.model",
+    "Prediction": "classifier.model",
+    "TagScore": "classifier.model",
+    "load_model": "classifier.persistence",
+    "split_paragraphs": "classifier.paragraphs",
+    "tokenize": "classifier.tokenizer",
+    "warm_up": "classifier.tokenizer",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from classifier.config import TrainingConfig, load_config
+    from classifier.corpus import Document, read_corpus
+    from classifier.errors import ClassifierError
+    from classifier.model import Prediction, TagScore, TopicClassifier
+    from classifier.paragraphs import split_paragraphs
+    from classifier.persistence import load_model
+    from classifier.tokenizer import tokenize, warm_up
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'classifier' has no attribute {name!r}")

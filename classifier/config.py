@@ -1,0 +1,104 @@
+"""Every training hyperparameter in one dataclass, with defaults and a TOML/JSON loader."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from classifier.errors import ClassifierError
+
+Aggregation = Literal["mean", "max", "weighted"]
+RarePolicy = Literal["drop", "keep"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyperparameters of a training run; recorded whole in the model metadata."""
+
+    # text preparation
+    segmenter: str = "auto"
+    max_paragraph_chars: int = 400
+    min_paragraph_chars: int = 30
+    # features
+    ngram_max: int = 2
+    min_df: int = 2
+    max_df: float = 1.0
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    # classifier
+    C: float = 1.0
+    class_weight: Literal["balanced"] | None = None
+    prune_below: float = 0.0
+    # labels: a tag on fewer than ``min_label_docs`` training documents is dropped (and
+    # reported) under "drop", or kept with the global threshold under "keep".
+    min_label_docs: int = 2
+    rare_labels: RarePolicy = "drop"
+    # decisions
+    validation_fraction: float = 0.1
+    aggregation: Aggregation = "mean"
+    min_labels: int = 1
+    max_labels: int = 10
+    refit_on_all: bool = False
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.validation_fraction < 1.0, "validation_fraction", "must be in [0, 1)")
+        _check(self.max_paragraph_chars >= 20, "max_paragraph_chars", "must be at least 20")
+        _check(self.min_paragraph_chars >= 0, "min_paragraph_chars", "must be >= 0")
+        _check(self.ngram_max >= 1, "ngram_max", "must be >= 1")
+        _check(self.min_df >= 1, "min_df", "must be >= 1")
+        _check(0.0 < self.max_df <= 1.0, "max_df", "must be in (0, 1]")
+        _check(self.C > 0, "C", "must be > 0")
+        _check(self.prune_below >= 0, "prune_below", "must be >= 0")
+        _check(self.min_label_docs >= 1, "min_label_docs", "must be >= 1")
+        _check(self.rare_labels in ("drop", "keep"), "rare_labels", "must be 'drop' or 'keep'")
+        _check(
+            self.aggregation in ("mean", "max", "weighted"),
+            "aggregation",
+            "must be 'mean', 'max' or 'weighted'",
+        )
+        _check(0 <= self.min_labels <= self.max_labels, "min_labels", "must be in [0, max_labels]")
+        _check(self.max_labels >= 1, "max_labels", "must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        return from_mapping({**self.to_dict(), **changes}, "override")
+
+
+def _check(ok: bool, name: str, why: str) -> None:
+    if not ok:
+        raise ClassifierError(f"config field {name!r} {why}")
+
+
+def from_mapping(values: dict[str, Any], source: str) -> TrainingConfig:
+    """Build a config from a mapping, naming any unknown field."""
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ClassifierError(f"{source}: unknown config field(s) {', '.join(unknown)}")
+    try:
+        return TrainingConfig(**values)
+    except TypeError as exc:
+        raise ClassifierError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None) -> TrainingConfig:
+    """Read a TOML or JSON config file (a ``[training]`` table is accepted); None gives defaults."""
+    if path is None:
+        return TrainingConfig()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        values = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ClassifierError(f"{p}: cannot read config: {exc}") from None
+    if isinstance(values.get("training"), dict):
+        values = values["training"]
+    return from_mapping(values, str(p))

@@ -1,0 +1,183 @@
+"""The trained tagger: TF-IDF features, stacked one-vs-rest linear weights, calibrated scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from classifier import tokenizer
+from classifier.config import TrainingConfig
+from classifier.decision import decide
+from classifier.paragraphs import split_paragraphs, visible_len
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+
+@dataclass(frozen=True)
+class TagScore:
+    """A tag and its score in [0, 1]."""
+
+    tag: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ParagraphPrediction:
+    """The tags of one paragraph of a predicted text."""
+
+    text: str
+    tags: list[TagScore]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The tags of one text, and of each of its paragraphs when asked for."""
+
+    tags: list[TagScore]
+    paragraphs: list[ParagraphPrediction] | None = None
+
+
+def build_vectorizer(cfg: TrainingConfig) -> TfidfVectorizer:
+    """TF-IDF over prepared (space-joined) tokens, word n-grams up to ``cfg.ngram_max``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        tokenizer=tokenizer.split_prepared,
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=(1, cfg.ngram_max),
+        min_df=cfg.min_df,
+        max_df=cfg.max_df,
+        max_features=cfg.max_features,
+        sublinear_tf=cfg.sublinear_tf,
+        dtype=np.float32,
+    )
+
+
+def sigmoid(x: NDArray[np.floating]) -> NDArray[np.floating]:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def aggregate(
+    scores: NDArray[np.floating],
+    par_doc: NDArray[np.integer],
+    n_docs: int,
+    rule: str,
+    weights: NDArray[np.floating] | None = None,
+) -> NDArray[np.float32]:
+    """Combine paragraph score rows into one row per document (``par_doc`` maps rows to docs)."""
+    if rule == "max":
+        out = np.zeros((n_docs, scores.shape[1]), dtype=np.float32)
+        np.maximum.at(out, par_doc, scores)
+        return out
+    w = np.ones(len(par_doc)) if rule == "mean" or weights is None else weights.astype(float)
+    totals = np.bincount(par_doc, weights=w, minlength=n_docs)
+    norm = np.divide(w, totals[par_doc], out=np.zeros_like(w), where=totals[par_doc] > 0)
+    agg = sp.csr_matrix((norm, (par_doc, np.arange(len(par_doc)))), shape=(n_docs, len(par_doc)))
+    return np.asarray(agg @ scores, dtype=np.float32)
+
+
+class TopicClassifier:
+    """Everything prediction needs: text settings, vectorizer, weights, labels, thresholds."""
+
+    def __init__(
+        self,
+        *,
+        config: TrainingConfig,
+        segmenter: str,
+        labels: Sequence[str],
+        vectorizer: TfidfVectorizer,
+        coef: sp.csr_matrix,
+        intercept: NDArray[np.float32],
+        calibration: tuple[float, float] = (1.0, 0.0),
+        thresholds: dict[str, float] | None = None,
+    ) -> None:
+        self.config = config
+        self.segmenter = segmenter
+        self.labels_ = np.asarray(labels, dtype=object)
+        self.vectorizer_ = vectorizer
+        self.coef_ = sp.csr_matrix(coef, dtype=np.float32)
+        self.intercept_ = np.asarray(intercept, dtype=np.float32)
+        self.calibration_ = calibration
+        self.thresholds_ = thresholds or {"paragraph": 0.5, "document": 0.5}
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels_)
+
+    # --- scores -------------------------------------------------------------------------
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        """Tokenize texts with the segmenter the model was trained with."""
+        return [tokenizer.prepare(t, self.segmenter) for t in texts]
+
+    def decision_function(self, prepared: Sequence[str]) -> NDArray[np.float32]:
+        """Raw linear scores ``X @ W + b`` for prepared texts (one sparse product)."""
+        x = self.vectorizer_.transform(prepared)
+        return np.asarray((x @ self.coef_).toarray() + self.intercept_, dtype=np.float32)
+
+    def calibrate(self, decision: NDArray[np.floating]) -> NDArray[np.float32]:
+        a, b = self.calibration_
+        return np.asarray(sigmoid(a * decision + b), dtype=np.float32)
+
+    def score_prepared(self, prepared: Sequence[str]) -> NDArray[np.float32]:
+        return self.calibrate(self.decision_function(prepared))
+
+    def score_paragraphs(self, paragraphs: Sequence[str]) -> NDArray[np.float32]:
+        """Scores in [0, 1], one row per paragraph, one column per label."""
+        return self.score_prepared(self.prepare(paragraphs))
+
+    def split(self, text: str) -> list[str]:
+        """Split a text into paragraphs exactly as in training (never zero paragraphs)."""
+        cfg = self.config
+        return split_paragraphs(text, cfg.max_paragraph_chars, cfg.min_paragraph_chars) or [text]
+
+    def score_documents(
+        self, texts: Sequence[str]
+    ) -> tuple[NDArray[np.float32], list[list[str]], NDArray[np.float32]]:
+        """Return document scores, each document's paragraphs and the paragraph scores."""
+        splits = [self.split(t) for t in texts]
+        flat = [p for ps in splits for p in ps]
+        par_doc = np.repeat(np.arange(len(splits)), [len(ps) for ps in splits])
+        par_scores = self.score_paragraphs(flat)
+        lengths = np.array([visible_len(p) for p in flat], dtype=float)
+        docs = aggregate(par_scores, par_doc, len(splits), self.config.aggregation, lengths)
+        return docs, splits, par_scores
+
+    # --- decisions ----------------------------------------------------------------------
+    def _tags(
+        self, scores: NDArray[np.floating], level: str, top_k: int | None, threshold: float | None
+    ) -> list[list[TagScore]]:
+        k = top_k or self.config.max_labels
+        if threshold is None:
+            chosen = decide(scores, self.thresholds_[level], self.config.min_labels, k)
+        else:
+            chosen = decide(scores, threshold, 0, k)
+        return [[TagScore(str(self.labels_[i]), round(s, 6)) for i, s in row] for row in chosen]
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        top_k: int | None = None,
+        threshold: float | None = None,
+        paragraphs: bool = False,
+    ) -> list[Prediction]:
+        """Tag each text; with ``paragraphs`` also tag each of its paragraphs.
+
+        Without ``threshold`` the tuned thresholds apply and at least ``min_labels`` tags are
+        returned; with it, exactly the tags scoring at least ``threshold`` (up to ``top_k``).
+        """
+        docs, splits, par_scores = self.score_documents(texts)
+        doc_tags = self._tags(docs, "document", top_k, threshold)
+        if not paragraphs:
+            return [Prediction(tags) for tags in doc_tags]
+        par_tags = iter(self._tags(par_scores, "paragraph", top_k, threshold))
+        return [
+            Prediction(tags, [ParagraphPrediction(p, next(par_tags)) for p in ps])
+            for tags, ps in zip(doc_tags, splits, strict=True)
+        ]

@@ -1,0 +1,88 @@
+"""Readable tables and JSON records for the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from classifier.model import Prediction
+
+HEADLINE = (
+    ("micro-F1", lambda m: m["micro"]["f1"]),
+    ("micro-P", lambda m: m["micro"]["precision"]),
+    ("micro-R", lambda m: m["micro"]["recall"]),
+    ("macro-F1", lambda m: m["macro"]["f1"]),
+    ("macro-P", lambda m: m["macro"]["precision"]),
+    ("macro-R", lambda m: m["macro"]["recall"]),
+    ("P@1", lambda m: m["p@1"]),
+    ("P@3", lambda m: m["p@3"]),
+    ("P@5", lambda m: m["p@5"]),
+    ("nDCG@5", lambda m: m["ndcg@5"]),
+    ("labels/item", lambda m: m["labels_per_item"]),
+    ("threshold", lambda m: m["threshold"]),
+)
+
+
+def metrics_table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"{result['model']} on {result['corpus']['documents_read']} documents / "
+                  f"{result['corpus']['paragraphs']} paragraphs")
+    table.add_column("metric")
+    table.add_column("paragraph", justify="right")
+    table.add_column("document", justify="right")
+    for name, get in HEADLINE:
+        table.add_row(name, f"{get(result['paragraph']):.4f}", f"{get(result['document']):.4f}")
+    table.caption = (
+        f"decision rule: {result['decision_rule']}; {result['conventions']}; "
+        f"{len(result['labels_unknown_to_model'])} test labels unknown to the model"
+    )
+    return table
+
+
+def per_label_table(per_label: dict[str, dict[str, float]], n: int) -> Table:
+    table = Table(title=f"document level, {min(n, len(per_label))} labels by support")
+    for col in ("label", "support", "precision", "recall", "F1"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    ranked = sorted(per_label.items(), key=lambda kv: -kv[1]["support"])[:n]
+    for label, m in ranked:
+        table.add_row(label, str(m["support"]), f"{m['precision']:.3f}", f"{m['recall']:.3f}",
+                      f"{m['f1']:.3f}")
+    return table
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="trained models (metrics on the validation split)")
+    table.add_column("model", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for col in ("docs", "labels", "doc µF1", "doc P@1", "par µF1"):
+        table.add_column(col, justify="right")
+    for meta in rows:
+        val = meta.get("metrics", {}).get("validation", {})
+        doc, par = val.get("document", {}), val.get("paragraph", {})
+        table.add_row(
+            f"{meta.get('name')}@{meta.get('version')}",
+            str(meta.get("created_at", ""))[:16].replace("T", " "),
+            str(meta.get("corpus", {}).get("documents_read", "")),
+            str(len(meta.get("labels", []))),
+            _fmt(doc.get("micro", {}).get("f1")),
+            _fmt(doc.get("p@1")),
+            _fmt(par.get("micro", {}).get("f1")),
+        )
+    return table
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def prediction_record(doc_id: str, pred: Prediction) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": doc_id,
+        "tags": [{"tag": t.tag, "score": t.score} for t in pred.tags],
+    }
+    if pred.paragraphs is not None:
+        record["paragraphs"] = [
+            {"text": p.text, "tags": [{"tag": t.tag, "score": t.score} for t in p.tags]}
+            for p in pred.paragraphs
+        ]
+    return record

@@ -1,0 +1,143 @@
+"""Train a model from corpus files and register it as a new version."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from classifier import __version__, tokenizer
+from classifier.config import TrainingConfig
+from classifier.corpus import Document, ReadReport, read_corpus
+from classifier.errors import NotTrainedError
+from classifier.learn import FitReport, ProgressHook, fit_classifier, no_progress, prepare_corpus
+from classifier.model import TopicClassifier
+from classifier.persistence import new_version, read_metadata, save_model
+
+MAX_SKIPS_IN_METADATA = 200
+DECISION_RULE = (
+    "labels scoring >= threshold, at most max_labels (the best), at least min_labels "
+    "(the best) when none reaches it"
+)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the new version went, what it records, and what reading the corpus skipped."""
+
+    folder: Path
+    metadata: dict[str, Any]
+    report: ReadReport
+
+
+def library_versions() -> dict[str, str]:
+    names = ("scikit-learn", "numpy", "scipy", "joblib", "jieba", "rjieba")
+    versions = {"tagger": __version__, "python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def counted(docs: Iterable[Document], advance: Any) -> Iterator[Document]:
+    for doc in docs:
+        advance(1)
+        yield doc
+
+
+def train(
+    corpus: Sequence[str | Path],
+    models_dir: Path,
+    *,
+    name: str = "default",
+    config: TrainingConfig | None = None,
+    jobs: int = 1,
+    strict: bool = False,
+    progress: ProgressHook = no_progress,
+) -> TrainResult:
+    """Read ``corpus``, fit a tagger, and save it as a new version of ``name``."""
+    cfg = config or TrainingConfig()
+    segmenter = tokenizer.resolve_segmenter(cfg.segmenter)
+    tokenizer.warm_up(segmenter)
+    report = ReadReport()
+    started = time.perf_counter()
+    docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
+    data = prepare_corpus(docs, cfg, segmenter, jobs, progress)
+    if data.n_documents == 0:
+        raise NotTrainedError(f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}")
+    prepared = time.perf_counter()
+    model, fit = fit_classifier(data, cfg, segmenter, jobs, progress)
+    fitted = time.perf_counter()
+    meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
+    meta["training"]["seconds"] = {
+        "read_and_segment": round(prepared - started, 3),
+        "fit_and_tune": round(fitted - prepared, 3),
+    }
+    folder = save_model(models_dir, name, model, meta, new_version(report.sha256))
+    return TrainResult(folder, read_metadata(folder), report)
+
+
+def _skips(report: ReadReport) -> str:
+    if not report.skipped:
+        return "the corpus is empty"
+    return "; ".join(f"{n} skipped ({why})" for why, n in report.skipped_by_reason.items())
+
+
+def build_metadata(
+    model: TopicClassifier,
+    fit: FitReport,
+    report: ReadReport,
+    corpus: Sequence[str | Path],
+    n_paragraphs: int,
+) -> dict[str, Any]:
+    cfg = model.config
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "corpus": {
+            "paths": [str(p) for p in corpus],
+            **report.summary(),
+            "paragraphs": n_paragraphs,
+            "skipped": [
+                {"source": s.source, "reason": s.reason}
+                for s in report.skipped[:MAX_SKIPS_IN_METADATA]
+            ],
+        },
+        "config": cfg.to_dict() | {"segmenter": model.segmenter},
+        "tokenizer": {
+            "function": f"{tokenizer.tokenize.__module__}.{tokenizer.tokenize.__qualname__}",
+            "segmenter": model.segmenter,
+            "normalization": "NFKC, lower-case, whitespace next to CJK removed",
+        },
+        "labels": [str(t) for t in model.labels_],
+        "labels_dropped": {
+            "rule": f"tags on fewer than {cfg.min_label_docs} training documents "
+            f"({cfg.rare_labels})",
+            "labels": fit.labels_dropped,
+        },
+        "labels_unlearnable": fit.labels_unlearnable,
+        "decision": {
+            "rule": DECISION_RULE,
+            "thresholds": model.thresholds_,
+            "min_labels": cfg.min_labels,
+            "max_labels": cfg.max_labels,
+            "aggregation": cfg.aggregation,
+            "calibration": {"a": model.calibration_[0], "b": model.calibration_[1]},
+        },
+        "metrics": {"validation": fit.validation},
+        "training": {
+            "documents": report.n_documents,
+            "fit_documents": fit.n_fit_documents,
+            "validation_documents": fit.n_validation_documents,
+            "paragraphs": n_paragraphs,
+            "features": fit.n_features,
+            "weights": fit.n_weights,
+        },
+    }
