@@ -21,10 +21,10 @@ class TrainingConfig:
 
     # text preparation
     segmenter: str = "auto"
-    max_paragraph_chars: int = 400
+    max_paragraph_chars: int = 3000
     min_paragraph_chars: int = 30
     # features
-    ngram_max: int = 2
+    ngram_max: int = 1
     min_df: int = 2
     max_df: float = 1.0
     max_features: int | None = None
@@ -42,7 +42,7 @@ class TrainingConfig:
     aggregation: Aggregation = "mean"
     min_labels: int = 1
     max_labels: int = 10
-    refit_on_all: bool = False
+    refit_on_all: bool = True
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 

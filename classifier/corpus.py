@@ -141,14 +141,18 @@ def decode_text(data: bytes, source: str) -> str:
     """Decode UTF-8 (BOM optional), normalise line ends, or raise naming the offending byte."""
     if not data:
         raise CorpusFormatError(source, "empty file: zero bytes")
-    if b"\x00" in data[:8192]:
-        raise CorpusFormatError(source, "binary file: contains NUL bytes")
+    # A few stray NUL bytes occur in real text files; many mean binary data or UTF-16.
+    nul_heavy = data.count(b"\x00") > len(data) // 10
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if b"\x00" in data:
+            raise CorpusFormatError(source, "binary file: not text") from None
         raise CorpusFormatError(
             source, f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
         ) from None
+    if nul_heavy:
+        raise CorpusFormatError(source, "binary file: mostly NUL bytes (binary or UTF-16)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

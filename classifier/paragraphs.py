@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from classifier.corpus import Document
 
-DEFAULT_MAX_CHARS = 400
+DEFAULT_MAX_CHARS = 3000
 DEFAULT_MIN_CHARS = 30
 
 # ` 12. ` inline paragraph numbers, as in UN documents on one line.

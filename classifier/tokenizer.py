@@ -1,7 +1,7 @@
 """Turn text into tokens the same way for training and prediction, raw or pre-segmented.
 
-``normalize`` applies NFKC (full-width to half-width) and lower-cases; whitespace touching a
-CJK character is removed, so ``联合国 的 报告`` and ``联合国的报告`` reach the segmenter as the
+``normalize`` removes whitespace touching a CJK or full-width character, then applies NFKC
+(full-width to half-width) and case-folds, so ``联合国 的 报告`` and ``联合国的报告`` reach the segmenter as the
 same string and give the same tokens. CJK runs are segmented with jieba's dictionary (through
 ``rjieba``, the Rust port, when installed; ``jieba`` otherwise); Latin words and numbers are
 kept as tokens; punctuation is dropped.
@@ -23,15 +23,18 @@ from functools import cache
 SEGMENTERS = ("rjieba", "jieba")
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# Whitespace with a CJK character on either side carries no information: drop it.
-_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
-# A token is a run of CJK characters or a run of other letters and digits.
-_TOKEN = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
+# Whitespace with a CJK or full-width character (CJK punctuation, ＡＢＣ１２３, Ⅱ, ①) on either side
+# carries no information, whereas segmenters put spaces there: drop it before NFKC.
+_WIDE = rf"{_CJK}\u2150-\u218f\u2460-\u24ff\u3000-\u303f\uff00-\uffef"
+_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_WIDE}])\s+|\s+(?=[{_WIDE}])")
+# A token is a run of CJK characters, of other letters, or of digits. Splitting letters from
+# digits (``5mm`` -> ``5 mm``) keeps tokens the same whether or not a segmenter put spaces there.
+_TOKEN = re.compile(rf"[{_CJK}]+|[^\W\d_{_CJK}]+|\d+")
 
 
 def normalize(text: str) -> str:
-    """Apply NFKC, lower-case, and remove whitespace next to CJK characters."""
-    return _SPACE_NEAR_CJK.sub("", unicodedata.normalize("NFKC", text).lower())
+    """Remove whitespace next to CJK or full-width characters, apply NFKC, case-fold."""
+    return unicodedata.normalize("NFKC", _SPACE_NEAR_CJK.sub("", text)).casefold()
 
 
 def default_segmenter() -> str:

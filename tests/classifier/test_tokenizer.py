@@ -1,0 +1,106 @@
+"""Tokenization: normalisation golden table, raw vs pre-segmented, pickling."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import joblib
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from classifier import tokenizer
+from classifier.config import TrainingConfig
+from classifier.model import build_vectorizer
+from classifier.tokenizer import normalize, prepare, resolve_segmenter, tokenize
+
+SEGMENTERS = ["rjieba", "jieba"]
+
+
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("ＡＢＣ　ｄｅｆ", ["abc", "def"]),  # full-width to half-width
+        ("UNESCO Report", ["unesco", "report"]),  # Latin lower-cased
+        ("2023", ["2023"]),  # numbers kept
+        ("2010-2011", ["2010", "2011"]),  # two numbers
+        ("，。！？；：“”《》（）、", []),  # punctuation dropped
+        ("Hello, World!", ["hello", "world"]),
+        ("联合国的报告", ["联合国", "的", "报告"]),
+        ("联合国 的 报告", ["联合国", "的", "报告"]),
+        ("２０２３年", ["2023", "年"]),
+        ("WHO和UNESCO", ["who", "和", "unesco"]),
+        ("", []),
+    ],
+)
+def test_tokenize_golden(segmenter: str, text: str, tokens: list[str]) -> None:
+    assert tokenize(text, segmenter) == tokens
+
+
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+def test_full_width_equals_half_width(segmenter: str) -> None:
+    assert normalize("ＡＢＣ１２３") == "abc123"
+    assert tokenize("ＡＢＣ１２３", segmenter) == tokenize("abc123", segmenter)
+    assert "".join(tokenize("ＡＢＣ１２３", segmenter)) == "abc123"
+
+
+def test_normalize() -> None:
+    assert normalize("ＡＢＣ　联合 国 报告 ABC def") == "abc联合国报告abc def"
+
+
+SEED_RAW = "秘书长关于暂停使用死刑问题的报告指出，截至2023年，已有约170个国家在法律上或实践中废除了死刑。"
+SEED_SEGMENTED = (
+    " 秘书长 关于 暂停 使用 死刑 问题 的 报告 指出 ， 截至 2023 年 ， 已有 约 170 个 国家 在 法律 上 "
+    "或 实践 中 废除 了 死刑 。"
+)
+
+
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+def test_raw_and_presegmented_give_same_tokens(segmenter: str) -> None:
+    raw = tokenize(SEED_RAW, segmenter)
+    assert raw == tokenize(SEED_SEGMENTED, segmenter)
+    assert "死刑" in raw and "2023" in raw and "，" not in raw
+    assert prepare(SEED_RAW, segmenter) == prepare(SEED_SEGMENTED, segmenter) == " ".join(raw)
+
+
+CJK_TEXT = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1,
+                   max_size=30)
+
+
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), text=CJK_TEXT)
+def test_spaces_between_cjk_characters_change_nothing(data, segmenter: str, text: str) -> None:
+    gaps = data.draw(
+        st.lists(st.sampled_from(["", " ", "  ", "\t", "\u3000", "\n"]),
+                 min_size=len(text) + 1, max_size=len(text) + 1)
+    )
+    spaced = "".join(g + c for g, c in zip(gaps, text + "", strict=False)) + gaps[-1]
+    assert tokenize(spaced, segmenter) == tokenize(text, segmenter)
+
+
+def test_resolve_segmenter() -> None:
+    assert resolve_segmenter("auto") in SEGMENTERS
+    assert resolve_segmenter("jieba") == "jieba"
+    with pytest.raises(ValueError, match="unknown segmenter"):
+        resolve_segmenter("thulac")
+
+
+def test_tokenize_is_picklable() -> None:
+    restored = pickle.loads(pickle.dumps(tokenize))
+    assert restored is tokenize
+    assert pickle.loads(pickle.dumps(tokenizer.split_prepared)) is tokenizer.split_prepared
+
+
+def test_vectorizer_survives_joblib_round_trip(tmp_path: Path) -> None:
+    cfg = TrainingConfig(min_df=1, ngram_max=2)
+    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
+    vectorizer = build_vectorizer(cfg)
+    before = vectorizer.fit_transform(texts)
+    joblib.dump(vectorizer, tmp_path / "v.joblib")
+    loaded = joblib.load(tmp_path / "v.joblib")
+    assert loaded.vocabulary_ == vectorizer.vocabulary_
+    assert (loaded.transform(texts) != before).nnz == 0
+    assert "联合国 的" in loaded.vocabulary_  # bigrams of prepared tokens
