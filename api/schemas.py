@@ -31,14 +31,19 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"text": "各国应加强学校教育，提高女童入学率。", "top_k": 3}]},
+        json_schema_extra={
+            "examples": [{"text": "各国应加强学校教育，提高女童入学率。", "top_k": 3}]
+        },
     )
 
     text: Text | None = Field(None, description="A document or paragraph, raw or pre-segmented.")
     texts: list[Text] | None = Field(None, min_length=1, description="Several texts, tagged each.")
     top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="Most tags per text.")
     threshold: float | None = Field(
-        None, ge=0.0, le=1.0, allow_inf_nan=False,
+        None,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
         description="Return exactly the tags scoring at least this (may be none). "
         "Default: the model's tuned threshold, and at least one tag.",
     )

@@ -28,8 +28,18 @@ from training.cli import _parse_set  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
 from training.train import train  # noqa: E402
 
-COLUMNS = ("corpus", "doc µF1", "doc macro-F1", "doc P@1", "par µF1", "par macro-F1", "par P@1",
-           "train s", "eval s", "model MB")
+COLUMNS = (
+    "corpus",
+    "doc µF1",
+    "doc macro-F1",
+    "doc P@1",
+    "par µF1",
+    "par macro-F1",
+    "par P@1",
+    "train s",
+    "eval s",
+    "model MB",
+)
 
 
 def run_corpus(data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: Path) -> dict:
@@ -56,9 +66,16 @@ def run_corpus(data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: 
 def row(r: dict) -> list[str]:
     d, p = r["test"]["document"], r["test"]["paragraph"]
     return [
-        r["corpus"], f"{d['micro']['f1']:.4f}", f"{d['macro']['f1']:.4f}", f"{d['p@1']:.4f}",
-        f"{p['micro']['f1']:.4f}", f"{p['macro']['f1']:.4f}", f"{p['p@1']:.4f}",
-        f"{r['train_s']:.1f}", f"{r['eval_s']:.1f}", f"{r['model_mb']:.1f}",
+        r["corpus"],
+        f"{d['micro']['f1']:.4f}",
+        f"{d['macro']['f1']:.4f}",
+        f"{d['p@1']:.4f}",
+        f"{p['micro']['f1']:.4f}",
+        f"{p['macro']['f1']:.4f}",
+        f"{p['p@1']:.4f}",
+        f"{r['train_s']:.1f}",
+        f"{r['eval_s']:.1f}",
+        f"{r['model_mb']:.1f}",
     ]
 
 
@@ -80,15 +97,26 @@ def main() -> None:
     print("|" + "---|" * len(COLUMNS))
     for r in results:
         print("| " + " | ".join(row(r)) + " |")
-    print("\ndecision rule: labels with score >= threshold tuned on a validation split of train/ "
-          "(micro-F1), at most 10, at least 1; document scores aggregate paragraph scores "
-          f"({cfg.aggregation}); P@1 = hits in top 1.")
+    print(
+        "\ndecision rule: labels with score >= threshold tuned on a validation split of train/ "
+        "(micro-F1), at most 10, at least 1; document scores aggregate paragraph scores "
+        f"({cfg.aggregation}); P@1 = hits in top 1."
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     path = args.out / f"corpora-{stamp}.json"
-    path.write_text(json.dumps({"config": cfg.to_dict(), "jobs": args.jobs,
-                                "python": platform.python_version(), "results": results},
-                               ensure_ascii=False, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "config": cfg.to_dict(),
+                "jobs": args.jobs,
+                "python": platform.python_version(),
+                "results": results,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
     print(f"\nwrote {path}")
 
 

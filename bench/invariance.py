@@ -38,8 +38,9 @@ def token_agreement(a: list[str], b: list[str]) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", type=Path,
-                        default=ROOT.parent / "shared" / "data" / "fudan" / "test")
+    parser.add_argument(
+        "--corpus", type=Path, default=ROOT.parent / "shared" / "data" / "fudan" / "test"
+    )
     parser.add_argument("--limit", type=int, default=0, help="0: all documents")
     args = parser.parse_args()
     docs = list(read_corpus([args.corpus]))
@@ -56,8 +57,10 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         same = sum(tokenize(s, seg) == r for s, r in zip(segmented, raw_tokens, strict=True))
         tokens[seg] = raw_tokens
-        print(f"{seg:7s} raw == pre-segmented for {same}/{len(docs)} documents; "
-              f"{mb / elapsed:.2f} MB/s (tokenize, one core)")
+        print(
+            f"{seg:7s} raw == pre-segmented for {same}/{len(docs)} documents; "
+            f"{mb / elapsed:.2f} MB/s (tokenize, one core)"
+        )
     hit = total = 0
     for a, b in zip(tokens["rjieba"], tokens["jieba"], strict=True):
         h, n = token_agreement(a, b)

@@ -26,7 +26,21 @@ _EXPORTS = {
     "warm_up": "classifier.tokenizer",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "ClassifierError",
+    "Document",
+    "Prediction",
+    "TagScore",
+    "TopicClassifier",
+    "TrainingConfig",
+    "__version__",
+    "load_config",
+    "load_model",
+    "read_corpus",
+    "split_paragraphs",
+    "tokenize",
+    "warm_up",
+]
 
 if TYPE_CHECKING:
     from classifier.config import TrainingConfig, load_config

@@ -1,4 +1,4 @@
-"""Read labelled documents from seed-format files, folders and JSONL, streaming and reporting skips."""
+"""Read labelled documents from seed-format files, folders and JSONL; stream, report skips."""
 
 from __future__ import annotations
 

@@ -53,9 +53,7 @@ class PreparedCorpus:
     def subset(self, docs: Sequence[int]) -> PreparedCorpus:
         """The documents at ``docs`` (and their paragraphs), renumbered from zero."""
         new_id = {d: i for i, d in enumerate(docs)}
-        out = PreparedCorpus(
-            [self.doc_ids[d] for d in docs], [self.doc_tags[d] for d in docs]
-        )
+        out = PreparedCorpus([self.doc_ids[d] for d in docs], [self.doc_tags[d] for d in docs])
         for text, d, n in zip(self.texts, self.par_doc, self.par_len, strict=True):
             if d in new_id:
                 out.texts.append(text)
@@ -201,7 +199,9 @@ def fit_linear(
     return coef, intercept
 
 
-def fit_calibration(decision: NDArray[np.floating], gold: sp.spmatrix, seed: int) -> tuple[float, float]:
+def fit_calibration(
+    decision: NDArray[np.floating], gold: sp.spmatrix, seed: int
+) -> tuple[float, float]:
     """Fit one sigmoid ``1 / (1 + exp(-(a d + b)))`` to all (row, label) decision values."""
     from sklearn.linear_model import LogisticRegression
 

@@ -13,7 +13,7 @@ DEFAULT_MIN_CHARS = 30
 
 # ` 12. ` inline paragraph numbers, as in UN documents on one line.
 _NUMBERED = re.compile(r"(?:^|(?<=\s))(\d{1,3})\.(?=\s)")
-# Section headings: `二. `, `四.加强`, `（三）`, `第二章`, `A. 打击` (a Latin letter only before CJK).
+# Section headings: `二. `, `四.加强`, `（三）`, `第二章`, `A. 打击` (Latin letter only before CJK).
 _HEADING = re.compile(
     r"(?:^|(?<=\s))(?:[一二三四五六七八九十]{1,3}\s?[.、．]|[(（][一二三四五六七八九十]{1,3}[)）]"
     r"|第[一二三四五六七八九十百\d]{1,4}[章节部分]|[A-Z]\.\s?(?=[\u4e00-\u9fff]))"
@@ -140,7 +140,8 @@ def explode(
 ) -> list[Paragraph]:
     """Turn a document into paragraphs that inherit its id and all its tags."""
     return [
-        Paragraph(doc.id, text, doc.tags) for text in split_paragraphs(doc.text, max_chars, min_chars)
+        Paragraph(doc.id, text, doc.tags)
+        for text in split_paragraphs(doc.text, max_chars, min_chars)
     ]
 
 

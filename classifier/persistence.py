@@ -117,8 +117,11 @@ def save_model(
             "format_version": FORMAT_VERSION,
             "name": ref.name,
             "version": version,
-            "model_file": {"name": MODEL_FILE, "bytes": model_path.stat().st_size,
-                           "sha256": sha256_file(model_path)},
+            "model_file": {
+                "name": MODEL_FILE,
+                "bytes": model_path.stat().st_size,
+                "sha256": sha256_file(model_path),
+            },
         }
         _write_json(tmp / META_FILE, meta)
         _fsync_dir(tmp)
@@ -147,7 +150,8 @@ def _versions(parent: Path) -> list[str]:
     if not parent.is_dir():
         return []
     return sorted(
-        p.name for p in parent.iterdir()
+        p.name
+        for p in parent.iterdir()
         if _VERSION.fullmatch(p.name) and (p / META_FILE).is_file() and (p / MODEL_FILE).is_file()
     )
 

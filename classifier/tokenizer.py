@@ -1,10 +1,10 @@
 """Turn text into tokens the same way for training and prediction, raw or pre-segmented.
 
 ``normalize`` removes whitespace touching a CJK or full-width character, then applies NFKC
-(full-width to half-width) and case-folds, so ``联合国 的 报告`` and ``联合国的报告`` reach the segmenter as the
-same string and give the same tokens. CJK runs are segmented with jieba's dictionary (through
-``rjieba``, the Rust port, when installed; ``jieba`` otherwise); Latin words and numbers are
-kept as tokens; punctuation is dropped.
+(full-width to half-width) and case-folds, so ``联合国 的 报告`` and ``联合国的报告`` reach
+the segmenter as the same string and give the same tokens. CJK runs are segmented with
+jieba's dictionary (through ``rjieba``, the Rust port, when installed; ``jieba`` otherwise);
+Latin words and numbers are kept as tokens; punctuation is dropped.
 
 The functions here are module-level on purpose: saved models refer to them by import path.
 """

@@ -38,16 +38,18 @@ out = Console(highlight=False, width=_WIDTH)
 
 ModelsDir = Annotated[
     Path,
-    typer.Option("--models-dir", envvar=MODELS_DIR_ENV, help="Folder of trained models.",
-                 file_okay=False),
+    typer.Option(
+        "--models-dir", envvar=MODELS_DIR_ENV, help="Folder of trained models.", file_okay=False
+    ),
 ]
 ModelOpt = Annotated[
     str, typer.Option("--model", "-m", envvar="TAGGER_MODEL", help="Model as NAME[@VERSION].")
 ]
 CorpusArgs = Annotated[
     list[Path],
-    typer.Argument(help="Seed-format files, folders of them (recursive *.txt), or JSONL files.",
-                   exists=False),
+    typer.Argument(
+        help="Seed-format files, folders of them (recursive *.txt), or JSONL files.", exists=False
+    ),
 ]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
@@ -120,8 +122,9 @@ def train_cli(
     cfg = load_config(config).replace(**_parse_set(overrides))
     progress, hook = _progress()
     with progress:
-        result = train(corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict,
-                       progress=hook)
+        result = train(
+            corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook
+        )
     _report_skips(result.report)
     meta = result.metadata
     val = meta["metrics"]["validation"].get("document", {})
@@ -131,8 +134,10 @@ def train_cli(
         f"skipped {c['documents_skipped']} {c['skipped_by_reason'] or ''}".rstrip()
     )
     if meta["labels_dropped"]["labels"]:
-        err.print(f"dropped {len(meta['labels_dropped']['labels'])} rare labels: "
-                  f"{meta['labels_dropped']['rule']}")
+        err.print(
+            f"dropped {len(meta['labels_dropped']['labels'])} rare labels: "
+            f"{meta['labels_dropped']['rule']}"
+        )
     out.print(
         f"saved {meta['name']}@{result.folder.name} to {result.folder}  "
         f"labels={len(meta['labels'])}  validation document micro-F1="
@@ -252,8 +257,14 @@ def serve_cli(
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model
     err.print(f"serving {folder.parent.name}@{folder.name} on http://{host}:{port}")
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command("models")
@@ -285,7 +296,9 @@ def main() -> None:
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("TAGGER_DEBUG"):
             raise
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)")
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)"
+        )
         sys.exit(70)
 
 

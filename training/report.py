@@ -25,8 +25,10 @@ HEADLINE = (
 
 
 def metrics_table(result: dict[str, Any]) -> Table:
-    table = Table(title=f"{result['model']} on {result['corpus']['documents_read']} documents / "
-                  f"{result['corpus']['paragraphs']} paragraphs")
+    table = Table(
+        title=f"{result['model']} on {result['corpus']['documents_read']} documents / "
+        f"{result['corpus']['paragraphs']} paragraphs"
+    )
     table.add_column("metric")
     table.add_column("paragraph", justify="right")
     table.add_column("document", justify="right")
@@ -45,8 +47,13 @@ def per_label_table(per_label: dict[str, dict[str, float]], n: int) -> Table:
         table.add_column(col, justify="left" if col == "label" else "right")
     ranked = sorted(per_label.items(), key=lambda kv: -kv[1]["support"])[:n]
     for label, m in ranked:
-        table.add_row(label, str(m["support"]), f"{m['precision']:.3f}", f"{m['recall']:.3f}",
-                      f"{m['f1']:.3f}")
+        table.add_row(
+            label,
+            str(m["support"]),
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+        )
     return table
 
 

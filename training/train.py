@@ -71,7 +71,9 @@ def train(
     docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
     data = prepare_corpus(docs, cfg, segmenter, jobs, progress)
     if data.n_documents == 0:
-        raise NotTrainedError(f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}")
+        raise NotTrainedError(
+            f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
+        )
     prepared = time.perf_counter()
     model, fit = fit_classifier(data, cfg, segmenter, jobs, progress)
     fitted = time.perf_counter()

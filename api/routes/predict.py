@@ -17,15 +17,20 @@ def check_limits(request: PredictRequest, settings: Settings) -> None:
     """Apply the configured batch, length and top-k limits; name the offending field."""
     errors = []
     if request.texts is not None and len(request.texts) > settings.max_batch:
-        errors.append(_error(("texts",), f"at most {settings.max_batch} texts per request",
-                             "too_long"))
+        errors.append(
+            _error(("texts",), f"at most {settings.max_batch} texts per request", "too_long")
+        )
     for loc, text in _located(request):
         if len(text) > settings.max_text_chars:
-            errors.append(_error(loc, f"text longer than {settings.max_text_chars} characters",
-                                 "string_too_long"))
+            errors.append(
+                _error(
+                    loc, f"text longer than {settings.max_text_chars} characters", "string_too_long"
+                )
+            )
     if request.top_k is not None and request.top_k > settings.max_top_k:
-        errors.append(_error(("top_k",), f"top_k must be at most {settings.max_top_k}",
-                             "less_than_equal"))
+        errors.append(
+            _error(("top_k",), f"top_k must be at most {settings.max_top_k}", "less_than_equal")
+        )
     if errors:
         raise RequestValidationError(errors[:10])
 
@@ -58,7 +63,9 @@ def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep) -> 
     """Tag one text or a batch; scores are in [0, 1]. Runs in the thread pool, off the loop."""
     check_limits(request, settings)
     predictions = model.model.predict(
-        request.inputs(), top_k=request.top_k, threshold=request.threshold,
+        request.inputs(),
+        top_k=request.top_k,
+        threshold=request.threshold,
         paragraphs=request.paragraphs,
     )
     return PredictResponse(model=model.ref, results=[_result(p) for p in predictions])

@@ -183,10 +183,15 @@ def test_tune_threshold_picks_best_micro_f1() -> None:
     t, f1 = tune_threshold(top, hits, n_gold=2, min_labels=0)
     assert t == pytest.approx(0.41)
     assert f1 == pytest.approx(1.0)
-    # a gold label no row ranks counts: recall can no longer be perfect
+    # gold labels no row ranks count as misses: recall can no longer be perfect
     t, f1 = tune_threshold(top, hits, n_gold=4, min_labels=0)
-    assert f1 == pytest.approx(2 * 2 / (4 + 4))
-    assert t == pytest.approx(0.01)
+    assert (t, f1) == (pytest.approx(0.41), pytest.approx(2 * 2 / (2 + 4)))
+    # with one label forced per row, thresholds above 0.8 tie with 0.41; the first best wins
+    t, f1 = tune_threshold(top, hits, n_gold=2, min_labels=1)
+    assert (t, f1) == (pytest.approx(0.41), pytest.approx(1.0))
+    # all rows wrong at rank 1, right at rank 2: only a low threshold finds them
+    t, f1 = tune_threshold(top, ~hits, n_gold=2, min_labels=0)
+    assert (t, f1) == (pytest.approx(0.01), pytest.approx(2 * 2 / (4 + 2)))
 
 
 # --- the trained session model ------------------------------------------------------------
