@@ -1,10 +1,11 @@
 """Train tagger on each corpus's train/ split, evaluate on its test/ split, print one table.
 
     .venv/bin/python bench/corpora.py [--data ../shared/data] [--corpora fudan tiku reuters21578]
-                                      [--jobs 2] [--set KEY=VALUE ...] [--out bench/out]
+                                      [--jobs 2] [--set KEY=VALUE ...] [--tune] [--out bench/out]
 
 Everything runs end to end from the raw corpus files: tagger's own paragraph splitting and
-segmentation, thresholds tuned on a validation split of train/ only. Results go to
+segmentation, thresholds (and with --tune the hyperparameters) chosen on a validation split
+of train/ only; train time includes tuning. Results go to
 ``OUT/corpora-<timestamp>.json`` as well as to the screen.
 """
 
@@ -26,7 +27,7 @@ from classifier.config import TrainingConfig  # noqa: E402
 from classifier.persistence import MODEL_FILE, load_model  # noqa: E402
 from training.cli import _parse_set  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
-from training.train import train  # noqa: E402
+from training.train import train, tune_and_train  # noqa: E402
 
 COLUMNS = (
     "corpus",
@@ -42,9 +43,12 @@ COLUMNS = (
 )
 
 
-def run_corpus(data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: Path) -> dict:
+def run_corpus(
+    data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: Path, search: bool
+) -> dict:
     started = time.perf_counter()
-    result = train([data / corpus / "train"], models, name=corpus, config=cfg, jobs=jobs)
+    fit = tune_and_train if search else train
+    result = fit([data / corpus / "train"], models, name=corpus, config=cfg, jobs=jobs)
     train_s = time.perf_counter() - started
     loaded = load_model(models, corpus)
     started = time.perf_counter()
@@ -59,6 +63,8 @@ def run_corpus(data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: 
         "model_mb": (result.folder / MODEL_FILE).stat().st_size / 1e6,
         "training": result.metadata["training"],
         "thresholds": result.metadata["decision"]["thresholds"],
+        "config": result.metadata["config"],
+        "tuning": result.metadata.get("tuning"),
         "test": scores,
     }
 
@@ -86,12 +92,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument(
+        "--tune", action="store_true", help="run `tagger tune` (validation split) before training"
+    )
     args = parser.parse_args()
     cfg = TrainingConfig().replace(**_parse_set(args.overrides))
     results = []
     with tempfile.TemporaryDirectory(prefix="tagger-bench-") as tmp:
         for corpus in args.corpora:
-            results.append(run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp)))
+            results.append(run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp), args.tune))
             print(f"done {corpus}: {row(results[-1])}", file=sys.stderr, flush=True)
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))

@@ -1,19 +1,30 @@
-"""Shared fixtures: repository paths and one small model trained once per session."""
+"""Shared fixtures: the sample corpus and one small model trained once per session."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
-VENV_BIN = ROOT / ".venv" / "bin"
+
+# Nothing is written into the repository: no example database, and hypothesis's own caches
+# go to a per-user temporary folder rather than ./.hypothesis.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), f"tagger-tests-hypothesis-{os.getuid()}"))
+settings.register_profile("tagger", database=None)
+settings.load_profile("tagger")
 
 
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return ROOT
+@pytest.fixture(autouse=True)
+def _no_tagger_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set the TAGGER_* variables they need; none leaks in from the caller's shell."""
+    for name in [n for n in os.environ if n.startswith("TAGGER_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

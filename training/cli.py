@@ -145,6 +145,55 @@ def train_cli(
     )
 
 
+@app.command("tune")
+def tune_cli(
+    corpus: CorpusArgs,
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")] = DEFAULT_NAME,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML or JSON base config.")
+    ] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option("--grid", help='JSON object of candidate values, e.g. {"C": [0.5, 1]}.'),
+    ] = None,
+    models_dir: ModelsDir = Path("models"),
+    jobs: Jobs = 1,
+    strict: Strict = False,
+) -> None:
+    """Search hyperparameters on a validation split of CORPUS, then train the best."""
+    from classifier.config import load_config
+    from training.train import tune_and_train
+
+    search = _load_grid(grid) if grid else None
+    progress, hook = _progress()
+    with progress:
+        result = tune_and_train(
+            corpus,
+            models_dir,
+            name=name,
+            config=load_config(config),
+            grid=search,
+            jobs=jobs,
+            strict=strict,
+            progress=hook,
+        )
+    tuning = result.metadata["tuning"]
+    for trial in tuning["trials"]:
+        err.print(f"  {trial['score']:.4f}  {trial['params']}")
+    out.print(f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})")
+    out.print(f"saved {result.metadata['name']}@{result.folder.name} to {result.folder}")
+
+
+def _load_grid(path: Path) -> dict[str, list[Any]]:
+    try:
+        grid = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ClassifierError(f"{path}: cannot read grid: {exc}") from None
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ClassifierError(f"{path}: the grid must map field names to non-empty lists")
+    return grid
+
+
 @app.command("eval")
 def eval_cli(
     corpus: CorpusArgs,

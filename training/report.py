@@ -27,7 +27,8 @@ HEADLINE = (
 def metrics_table(result: dict[str, Any]) -> Table:
     table = Table(
         title=f"{result['model']} on {result['corpus']['documents_read']} documents / "
-        f"{result['corpus']['paragraphs']} paragraphs"
+        f"{result['corpus']['paragraphs']} paragraphs",
+        min_width=72,
     )
     table.add_column("metric")
     table.add_column("paragraph", justify="right")
@@ -35,9 +36,10 @@ def metrics_table(result: dict[str, Any]) -> Table:
     for name, get in HEADLINE:
         table.add_row(name, f"{get(result['paragraph']):.4f}", f"{get(result['document']):.4f}")
     table.caption = (
-        f"decision rule: {result['decision_rule']}; {result['conventions']}; "
-        f"{len(result['labels_unknown_to_model'])} test labels unknown to the model"
+        f"decision rule: {result['decision_rule']}. {result['conventions']}. "
+        f"{len(result['labels_unknown_to_model'])} gold labels unknown to the model."
     )
+    table.caption_justify = "left"
     return table
 
 

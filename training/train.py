@@ -61,6 +61,7 @@ def train(
     jobs: int = 1,
     strict: bool = False,
     progress: ProgressHook = no_progress,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Read ``corpus``, fit a tagger, and save it as a new version of ``name``."""
     cfg = config or TrainingConfig()
@@ -78,6 +79,7 @@ def train(
     model, fit = fit_classifier(data, cfg, segmenter, jobs, progress)
     fitted = time.perf_counter()
     meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
+    meta.update(extra_metadata or {})
     meta["training"]["seconds"] = {
         "read_and_segment": round(prepared - started, 3),
         "fit_and_tune": round(fitted - prepared, 3),
@@ -143,3 +145,52 @@ def build_metadata(
             "weights": fit.n_weights,
         },
     }
+
+
+def tune_and_train(
+    corpus: Sequence[str | Path],
+    models_dir: Path,
+    *,
+    name: str = "default",
+    config: TrainingConfig | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    jobs: int = 1,
+    strict: bool = False,
+    progress: ProgressHook = no_progress,
+) -> TrainResult:
+    """Search hyperparameters on the validation split, then train and save the winner.
+
+    The search and every trial are recorded under ``tuning`` in the metadata.
+    """
+    from classifier.tune import DEFAULT_GRID, tune
+
+    cfg = config or TrainingConfig()
+    if cfg.validation_fraction <= 0:
+        raise NotTrainedError("tuning needs a validation split: set validation_fraction > 0")
+    segmenter = tokenizer.resolve_segmenter(cfg.segmenter)
+    tokenizer.warm_up(segmenter)
+    docs = list(counted(read_corpus(corpus, strict=strict), progress("reading", None)))
+    if not docs:
+        raise NotTrainedError(f"no valid document in {', '.join(map(str, corpus))}")
+    grid = grid or DEFAULT_GRID
+    started = time.perf_counter()
+    found = tune(docs, cfg, segmenter, grid, jobs, progress)
+    tuning = {
+        "objective": "validation document micro-F1",
+        "method": "coordinate search",
+        "grid": grid,
+        "best": {k: getattr(found.best, k) for k in grid},
+        "best_score": found.best_score,
+        "trials": found.trials,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return train(
+        corpus,
+        models_dir,
+        name=name,
+        config=found.best,
+        jobs=jobs,
+        strict=strict,
+        progress=progress,
+        extra_metadata={"tuning": tuning},
+    )

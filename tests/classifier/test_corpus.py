@@ -185,7 +185,7 @@ def make_bad_corpus(root: Path, write_seed) -> dict[str, str]:
     write_seed(root / "02_notags.txt", "| |", "有文本但没有标签")
     write_seed(root / "03_notext.txt", "A|", "  \n \n")
     (root / "04_gbk.txt").write_bytes("%%%A|\n\n中文文本".encode("gbk"))
-    (root / "05_binary.txt").write_bytes(b"%%%A|\n\n\x00\x01\x02binary")
+    (root / "05_binary.txt").write_bytes(b"%%%A|\n\n" + bytes(range(256)) * 8)
     (root / "06_empty.txt").write_bytes(b"")
     (root / "07_dir.txt").mkdir()
     os.symlink("08_loop.txt", root / "08_loop.txt")
@@ -226,6 +226,25 @@ def test_gbk_reason_names_byte_and_offset(tmp_path: Path) -> None:
     path.write_bytes(b"%%%A|\n\n" + "中文".encode("gbk"))
     _, report = read_all([path])
     assert [s.reason for s in report.skipped] == ["not UTF-8: byte 0xd6 at offset 7"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(range(256)) * 8,  # binary: NUL bytes and invalid UTF-8
+        b"%%%A|\n\n" + b"\x00\x01\x02\x03" * 64,  # valid UTF-8 but mostly NUL
+        "%%%A|\n\n联合国的报告".encode("utf-16-le"),
+        "%%%A|\n\n联合国的报告".encode("utf-16"),
+    ],
+)
+def test_binary_files_are_skipped(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "blob.txt"
+    path.write_bytes(data)
+    docs, report = read_all([path])
+    assert docs == []
+    assert [(s.source, s.reason.split(":")[0]) for s in report.skipped] == [
+        (str(path), "binary file")
+    ]
 
 
 def test_symlink_loop_given_directly_is_skipped(tmp_path: Path) -> None:

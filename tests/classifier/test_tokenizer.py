@@ -22,7 +22,7 @@ SEGMENTERS = ["rjieba", "jieba"]
 @pytest.mark.parametrize(
     ("text", "tokens"),
     [
-        ("ＡＢＣ　ｄｅｆ", ["abc", "def"]),  # full-width to half-width
+        ("ｈｅｌｌｏ", ["hello"]),  # full-width to half-width
         ("UNESCO Report", ["unesco", "report"]),  # Latin lower-cased
         ("2023", ["2023"]),  # numbers kept
         ("2010-2011", ["2010", "2011"]),  # two numbers
@@ -77,7 +77,8 @@ def test_spaces_between_cjk_characters_change_nothing(data, segmenter: str, text
         st.lists(st.sampled_from(["", " ", "  ", "\t", "\u3000", "\n"]),
                  min_size=len(text) + 1, max_size=len(text) + 1)
     )
-    spaced = "".join(g + c for g, c in zip(gaps, text + "", strict=False)) + gaps[-1]
+    spaced = "".join(g + c for g, c in zip(gaps, text, strict=False)) + gaps[-1]
+    assert spaced.replace(" ", "").replace("\t", "").replace("\n", "").replace("\u3000", "") == text
     assert tokenize(spaced, segmenter) == tokenize(text, segmenter)
 
 

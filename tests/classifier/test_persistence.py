@@ -1,0 +1,270 @@
+"""The model registry: save/list/load, latest, partial folders, checksums, safe references."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import pytest
+import sklearn
+
+from classifier.errors import IncompatibleModelError, InvalidModelRefError, ModelNotFoundError
+from classifier.persistence import (
+    META_FILE,
+    MODEL_FILE,
+    ModelRef,
+    default_models_dir,
+    list_models,
+    load_model,
+    new_version,
+    resolve,
+    save_model,
+)
+
+V1 = "20240101-000000-aaaaaaaa"
+V2 = "20250101-000000-bbbbbbbb"
+META = {"versions": {"scikit-learn": sklearn.__version__}, "labels": ["A", "B"]}
+
+
+def save(models_dir: Path, obj: object, version: str, name: str = "default") -> Path:
+    return save_model(models_dir, name, obj, dict(META), version)
+
+
+def test_save_list_load_round_trip(tmp_path: Path) -> None:
+    folder = save(tmp_path, {"weights": [1, 2, 3]}, V1)
+    assert folder == tmp_path / "default" / V1
+    assert sorted(p.name for p in folder.iterdir()) == [META_FILE, MODEL_FILE]
+    listed = list(list_models(tmp_path))
+    assert [(m["name"], m["version"]) for m in listed] == [("default", V1)]
+    assert listed[0]["labels"] == ["A", "B"]
+    assert listed[0]["format_version"] == 1
+    loaded = load_model(tmp_path, "default")
+    assert loaded.model == {"weights": [1, 2, 3]}
+    assert loaded.ref == f"default@{V1}"
+    assert loaded.folder == folder.resolve()
+    assert load_model(tmp_path, f"default@{V1}").model == {"weights": [1, 2, 3]}
+
+
+def test_trained_model_round_trip(tmp_path: Path, trained) -> None:
+    text = ["各国应加强学校教育，提高女童入学率。", "维和特派团记录了侵犯人权事件。"]
+    save_model(tmp_path, "copy", trained.model, trained.metadata, V1)
+    again = load_model(tmp_path, "copy")
+    assert again.metadata["labels"] == trained.metadata["labels"]
+    assert again.model.predict(text, threshold=0.0) == trained.model.predict(text, threshold=0.0)
+
+
+def test_list_models_orders_by_name_then_version(tmp_path: Path) -> None:
+    save(tmp_path, 1, V2, "beta")
+    save(tmp_path, 2, V2, "alpha")
+    save(tmp_path, 3, V1, "alpha")
+    (tmp_path / "not-a-model.txt").write_text("x")
+    assert [(m["name"], m["version"]) for m in list_models(tmp_path)] == [
+        ("alpha", V1), ("alpha", V2), ("beta", V2)
+    ]
+    assert list(list_models(tmp_path / "missing")) == []
+
+
+def test_latest_is_newest_complete_version(tmp_path: Path) -> None:
+    save(tmp_path, "old", V1)
+    save(tmp_path, "new", V2)
+    parent = tmp_path / "default"
+    # a newer but unfinished write: hidden partial folder with both files
+    partial = parent / ".partial-20990101-000000-cccccccc-abc123"
+    shutil.copytree(parent / V2, partial)
+    # a newer folder with a version name but no model file (incomplete)
+    incomplete = parent / "20980101-000000-dddddddd"
+    incomplete.mkdir()
+    shutil.copy(parent / V2 / META_FILE, incomplete / META_FILE)
+    assert load_model(tmp_path, "default").model == "new"
+    assert load_model(tmp_path, "default@latest").model == "new"
+    assert resolve(tmp_path, "default") == (parent / V2).resolve()
+    assert [m["version"] for m in list_models(tmp_path)] == [V1, V2]
+    with pytest.raises(InvalidModelRefError):
+        load_model(tmp_path, f"default@{partial.name}")
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path, f"default@{incomplete.name}")
+
+
+def test_same_version_twice_gets_a_suffix(tmp_path: Path) -> None:
+    first = save(tmp_path, "first", V1)
+    second = save(tmp_path, "second", V1)
+    assert second.name == f"{V1}-2"
+    assert load_model(tmp_path, f"default@{V1}").model == "first"
+    assert load_model(tmp_path, f"default@{V1}-2").model == "second"
+    assert json.loads((second / META_FILE).read_text())["version"] == f"{V1}-2"
+    assert first.exists()
+    assert load_model(tmp_path, "default").model == "second"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: versions are sorted as strings; in the same second the corpus hash, not the "
+    "creation order, decides which version is 'latest'",
+)
+def test_latest_within_one_second_is_the_last_saved(tmp_path: Path) -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    save(tmp_path, "older", new_version("f" * 64, now))
+    save(tmp_path, "newer", new_version("0" * 64, now))
+    assert load_model(tmp_path, "default").model == "newer"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: collision suffixes sort as strings, so '-10' sorts before '-2' and 'latest' "
+    "returns the 9th copy instead of the 10th",
+)
+def test_latest_after_ten_saves_of_one_version(tmp_path: Path) -> None:
+    for i in range(1, 11):
+        save(tmp_path, i, V1)
+    assert load_model(tmp_path, "default").model == 10
+
+
+def test_failed_save_leaves_nothing(tmp_path: Path) -> None:
+    save(tmp_path, "kept", V1)
+    with pytest.raises(Exception):  # noqa: B017 (a lambda cannot be pickled)
+        save(tmp_path, lambda: None, V2)
+    assert sorted(p.name for p in (tmp_path / "default").iterdir()) == [V1]
+    assert load_model(tmp_path, "default").model == "kept"
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path, "default")
+    save(tmp_path, 1, V1)
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path, f"default@{V2}")
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path, "other")
+
+
+# --- refusing to load ---------------------------------------------------------------------
+
+
+def test_changed_byte_is_refused(tmp_path: Path) -> None:
+    folder = save(tmp_path, {"x": 1}, V1)
+    data = bytearray((folder / MODEL_FILE).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(IncompatibleModelError, match="sha256"):
+        load_model(tmp_path, "default")
+
+
+class _Payload:
+    """Unpickling this creates a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_swapped_pickle_is_not_unpickled(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    folder = save(models, {"x": 1}, V1)
+    marker = tmp_path / "unpickled.marker"
+    (folder / MODEL_FILE).write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(IncompatibleModelError, match="sha256"):
+        load_model(models, "default")
+    assert not marker.exists()
+    # the payload is live: loading it without the check would have run it
+    handle = joblib.load(folder / MODEL_FILE)
+    handle.close()
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("format_version", [2, 0, "1", None])
+def test_wrong_format_version_is_refused(tmp_path: Path, format_version) -> None:
+    folder = save(tmp_path, {"x": 1}, V1)
+    meta = json.loads((folder / META_FILE).read_text())
+    meta["format_version"] = format_version
+    (folder / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IncompatibleModelError, match="format version"):
+        load_model(tmp_path, "default")
+
+
+def test_other_scikit_learn_minor_is_refused(tmp_path: Path) -> None:
+    folder = save(tmp_path, {"x": 1}, V1)
+    meta = json.loads((folder / META_FILE).read_text())
+    meta["versions"]["scikit-learn"] = "0.1.0"
+    (folder / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IncompatibleModelError, match="scikit-learn"):
+        load_model(tmp_path, "default")
+
+
+def test_unreadable_metadata_is_refused(tmp_path: Path) -> None:
+    folder = save(tmp_path, {"x": 1}, V1)
+    (folder / META_FILE).write_text("{not json")
+    with pytest.raises(IncompatibleModelError):
+        load_model(tmp_path, "default")
+    (folder / META_FILE).write_text("[1, 2]")
+    with pytest.raises(IncompatibleModelError):
+        load_model(tmp_path, "default")
+
+
+# --- references ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["../x", "a/b", ".hidden", "x@../../etc", "/etc", "a..b", "x@1", "x@latest/..",
+     f"x@{V1}/../..", "x y", "名字", "a" * 65],
+)
+def test_invalid_refs_are_refused(tmp_path: Path, ref: str) -> None:
+    with pytest.raises(InvalidModelRefError):
+        ModelRef.parse(ref)
+    with pytest.raises(InvalidModelRefError):
+        load_model(tmp_path, ref)
+    with pytest.raises(InvalidModelRefError):
+        save_model(tmp_path, ref, {}, {}, V1)
+
+
+@pytest.mark.parametrize(
+    ("ref", "name", "version"),
+    [
+        ("default", "default", "latest"),
+        ("", "default", "latest"),
+        ("m.v2_x-1", "m.v2_x-1", "latest"),
+        (f"m@{V1}", "m", V1),
+        (f"m@{V1}-3", "m", f"{V1}-3"),
+        ("m@", "m", "latest"),
+    ],
+)
+def test_valid_refs(ref: str, name: str, version: str) -> None:
+    parsed = ModelRef.parse(ref)
+    assert (parsed.name, parsed.version) == (name, version)
+    assert str(parsed) == f"{name}@{version}"
+
+
+def test_invalid_version_is_refused_on_save(tmp_path: Path) -> None:
+    with pytest.raises(InvalidModelRefError):
+        save_model(tmp_path, "default", {}, {}, "../../escape")
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_version_folder_linking_outside_is_refused(tmp_path: Path) -> None:
+    outside = save(tmp_path / "elsewhere", {"x": 1}, V1)
+    models = tmp_path / "models"
+    (models / "default").mkdir(parents=True)
+    os.symlink(outside, models / "default" / V2)
+    with pytest.raises(InvalidModelRefError):
+        load_model(models, "default")
+
+
+def test_new_version_format() -> None:
+    now = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert new_version("0123456789abcdef" * 4, now) == "20250304-050607-01234567"
+
+
+def test_models_dir_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TAGGER_MODELS_DIR", str(tmp_path / "elsewhere"))
+    assert default_models_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("TAGGER_MODELS_DIR", "")
+    assert default_models_dir() == Path("models")
+    monkeypatch.delenv("TAGGER_MODELS_DIR")
+    assert default_models_dir() == Path("models")
