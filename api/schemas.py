@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 MAX_TOP_K = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _clean_text(text: str) -> str:
@@ -18,6 +19,12 @@ def _clean_text(text: str) -> str:
     if bad:
         raise ValueError(
             f"text contains control character U+{ord(bad.group()):04X} at position {bad.start()}"
+        )
+    lone = _SURROGATE.search(text)
+    if lone:
+        raise ValueError(
+            f"text contains an unpaired surrogate U+{ord(lone.group()):04X} at position "
+            f"{lone.start()} (not a Unicode character)"
         )
     return text
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from classifier.errors import ClassifierError
+from classifier.tokenizer import SEGMENTERS
 
 Aggregation = Literal["mean", "max", "weighted"]
 RarePolicy = Literal["drop", "keep"]
@@ -47,6 +48,11 @@ class TrainingConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check(
+            self.segmenter in ("auto", *SEGMENTERS),
+            "segmenter",
+            f"must be one of auto, {', '.join(SEGMENTERS)}",
+        )
         _check(0.0 <= self.validation_fraction < 1.0, "validation_fraction", "must be in [0, 1)")
         _check(self.max_paragraph_chars >= 20, "max_paragraph_chars", "must be at least 20")
         _check(self.min_paragraph_chars >= 0, "min_paragraph_chars", "must be >= 0")

@@ -11,15 +11,26 @@ from classifier.corpus import Document
 DEFAULT_MAX_CHARS = 3000
 DEFAULT_MIN_CHARS = 30
 
-# ` 12. ` inline paragraph numbers, as in UN documents on one line.
-_NUMBERED = re.compile(r"(?:^|(?<=\s))(\d{1,3})\.(?=\s)")
-# Section headings: `二. `, `四.加强`, `（三）`, `第二章`, `A. 打击` (Latin letter only before CJK).
+# Where a cut may happen must not depend on whitespace next to CJK characters: raw text and
+# the same text pre-segmented (a space between words) have to split alike. So candidates are
+# found without whitespace look-behinds, and the character before a candidate is judged by
+# the previous non-space character.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WIDE = rf"{_CJK}\u3000-\u303f\uff00-\uffef"
+_CJK_CHAR = re.compile(rf"[{_WIDE}]")
+# ` 12. ` inline paragraph numbers, as in UN documents on one line (also `12 .`, `12.毒品`):
+# followed by a CJK character (spaces or not) or by a space and anything else.
+_NUMBERED = re.compile(rf"(?<![0-9A-Za-z.])(\d{{1,3}})\s?\.(?=\s*[{_WIDE}]|\s+[^\s{_WIDE}])")
+# Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`, `A. 打击` (Latin: before CJK).
 _HEADING = re.compile(
-    r"(?:^|(?<=\s))(?:[一二三四五六七八九十]{1,3}\s?[.、．]|[(（][一二三四五六七八九十]{1,3}[)）]"
-    r"|第[一二三四五六七八九十百\d]{1,4}[章节部分]|[A-Z]\.\s?(?=[\u4e00-\u9fff]))"
+    r"[一二三四五六七八九十]{1,3}\s?[.、．]|[(（]\s?[一二三四五六七八九十]{1,3}\s?[)）]"
+    r"|第\s?[一二三四五六七八九十百\d]{1,4}\s?[章节部分]"
+    rf"|(?<![A-Za-z])[A-Z]\.\s*(?=[{_CJK}])"
 )
-# Sentence ends: CJK marks anywhere, Latin marks before a space.
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s)")
+# A heading starts a line, or follows the end of a sentence or a CJK word (Latin letters).
+_HEADING_AFTER = set("。！？；：:;!?．.」』）)")
+# Sentence ends: CJK marks anywhere; a Latin full stop only before a non-CJK word or the end.
+_SENTENCE_END = re.compile(rf"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s+[^\s{_WIDE}]|\s*$)")
 _SPACE = re.compile(r"\s+")
 _SPACE_CHAR = re.compile(r"\s")
 
@@ -53,16 +64,29 @@ def split_paragraphs(
     return _merge_short([p for p in pieces if p], min_chars, max_chars)
 
 
+def _previous_visible(line: str, index: int) -> str:
+    """The last non-space character before ``index`` ('' at the start of the line)."""
+    head = line[:index].rstrip()
+    return head[-1] if head else ""
+
+
 def _split_markers(line: str) -> list[str]:
-    """Cut a line before each sequential paragraph number and each heading."""
+    """Cut a line before each sequential paragraph number and each recognisable heading."""
     cuts = set()
     expected = 1
     for m in _NUMBERED.finditer(line):
         number = int(m.group(1))
-        if number in (1, expected):
+        before = _previous_visible(line, m.start())
+        ok_before = before == "" or m.start() == 0 or line[m.start() - 1].isspace()
+        ok_before = ok_before or bool(_CJK_CHAR.match(before))
+        if ok_before and number in (1, expected):
             cuts.add(m.start())
             expected = number + 1
-    cuts.update(m.start() for m in _HEADING.finditer(line))
+    for m in _HEADING.finditer(line):
+        before = _previous_visible(line, m.start())
+        latin = m.group()[0].isascii()
+        if before == "" or before in _HEADING_AFTER or (latin and _CJK_CHAR.match(before)):
+            cuts.add(m.start())
     bounds = [0, *sorted(c for c in cuts if c > 0), len(line)]
     parts = (line[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False))
     return [p for p in parts if p]
@@ -104,16 +128,27 @@ def _hard_split(sentence: str, max_chars: int) -> Iterator[str]:
 
 
 def _cut_index(text: str, max_chars: int) -> int:
-    """Index after ``max_chars`` visible characters, moved back to a space when one is near."""
+    """Index after ``max_chars`` visible characters, moved back to a word space when one is near.
+
+    Only a space between two non-CJK characters counts (a space next to CJK is segmentation,
+    which raw text lacks), so raw and pre-segmented text are cut at the same characters.
+    """
     seen = 0
     for i, c in enumerate(text):
         if not c.isspace():
             seen += 1
             if seen == max_chars:
                 end = i + 1
-                space = text.rfind(" ", end - max_chars // 4, end)
-                return space + 1 if space > 0 else end
+                for j in range(end - 1, max(end - max_chars // 4, 1), -1):
+                    if text[j] == " " and _word_space(text, j):
+                        return j + 1
+                return end
     return len(text)
+
+
+def _word_space(text: str, j: int) -> bool:
+    before, after = text[j - 1], text[j + 1] if j + 1 < len(text) else ""
+    return bool(before and after) and not _CJK_CHAR.match(before) and not _CJK_CHAR.match(after)
 
 
 def _merge_short(pieces: list[str], min_chars: int, max_chars: int) -> list[str]:

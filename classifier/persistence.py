@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,6 +118,7 @@ def save_model(
             "format_version": FORMAT_VERSION,
             "name": ref.name,
             "version": version,
+            "saved_ns": time.time_ns(),
             "model_file": {
                 "name": MODEL_FILE,
                 "bytes": model_path.stat().st_size,
@@ -146,14 +148,27 @@ def save_model(
 
 
 def _versions(parent: Path) -> list[str]:
-    """Complete versions of one model, oldest first (hidden partial folders are ignored)."""
+    """Complete versions of one model, oldest first (hidden partial folders are ignored).
+
+    Ordered by the second in the name, then by when they were saved (the hash part of two
+    names from the same second says nothing about which came first).
+    """
     if not parent.is_dir():
         return []
-    return sorted(
-        p.name
+    complete = [
+        p
         for p in parent.iterdir()
         if _VERSION.fullmatch(p.name) and (p / META_FILE).is_file() and (p / MODEL_FILE).is_file()
-    )
+    ]
+    return [p.name for p in sorted(complete, key=_order)]
+
+
+def _order(folder: Path) -> tuple[str, int, str]:
+    try:
+        saved = int(json.loads((folder / META_FILE).read_text(encoding="utf-8"))["saved_ns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        saved = 0
+    return folder.name[:15], saved, folder.name
 
 
 def resolve(models_dir: Path, ref: str | ModelRef) -> Path:
@@ -237,10 +252,16 @@ def load_model(models_dir: Path, ref: str | ModelRef = DEFAULT_NAME) -> LoadedMo
 
 
 def list_models(models_dir: Path) -> Iterator[dict[str, Any]]:
-    """Metadata of every complete version under ``models_dir``, by name then version."""
+    """Metadata of every complete version under ``models_dir``, by name then version.
+
+    A version whose metadata cannot be read is listed with an ``error`` instead.
+    """
     root = Path(models_dir)
     if not root.is_dir():
         return
     for parent in sorted(p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)):
         for version in _versions(parent):
-            yield read_metadata(parent / version)
+            try:
+                yield read_metadata(parent / version)
+            except IncompatibleModelError as exc:
+                yield {"name": parent.name, "version": version, "error": str(exc)}

@@ -29,11 +29,17 @@ _WIDE = rf"{_CJK}\u2150-\u218f\u2460-\u24ff\u3000-\u303f\uff00-\uffef"
 _SPACE_NEAR_CJK = re.compile(rf"(?<=[{_WIDE}])\s+|\s+(?=[{_WIDE}])")
 # A token is a run of CJK characters, of other letters, or of digits. Splitting letters from
 # digits (``5mm`` -> ``5 mm``) keeps tokens the same whether or not a segmenter put spaces there.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(rf"[{_CJK}]+|[^\W\d_{_CJK}]+|\d+")
 
 
 def normalize(text: str) -> str:
-    """Remove whitespace next to CJK or full-width characters, apply NFKC, case-fold."""
+    """Remove whitespace next to CJK or full-width characters, apply NFKC, case-fold.
+
+    Unpaired surrogates (which only a caller's bug can produce) become spaces, so that the
+    segmenters, which must encode to UTF-8, never fail.
+    """
+    text = _SURROGATE.sub(" ", text)
     return unicodedata.normalize("NFKC", _SPACE_NEAR_CJK.sub("", text)).casefold()
 
 

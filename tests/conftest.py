@@ -15,7 +15,9 @@ SAMPLE = ROOT / "data" / "sample"
 
 # Nothing is written into the repository: no example database, and hypothesis's own caches
 # go to a per-user temporary folder rather than ./.hypothesis.
-set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), f"tagger-tests-hypothesis-{os.getuid()}"))
+set_hypothesis_home_dir(
+    os.path.join(tempfile.gettempdir(), f"tagger-tests-hypothesis-{os.getuid()}")
+)
 settings.register_profile("tagger", database=None)
 settings.load_profile("tagger")
 

@@ -18,12 +18,18 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 EDU = "各国应加强学校教育，提高女童入学率，改善农村地区的教学条件和师资水平。"
-EDU_SEGMENTED = "各国 应 加强 学校 教育 ， 提高 女童 入学率 ， 改善 农村 地区 的 教学 条件 和 师资 水平 。"
+EDU_SEGMENTED = (
+    "各国 应 加强 学校 教育 ， 提高 女童 入学率 ， 改善 农村 地区 的 教学 条件 和 师资 水平 。"
+)
 PKO = "维和特派团在报告所述期间记录了侵犯人权事件，安全理事会延长了特派团的任务期限。"
 TIGHT = {"max_body_bytes": 2048, "max_text_chars": 300, "max_batch": 3, "max_top_k": 5}
 # the documented defaults, spelled out so that no TAGGER_* variable can change them
-DEFAULTS = {"max_body_bytes": 4 * 1024 * 1024, "max_text_chars": 200_000, "max_batch": 256,
-            "max_top_k": 100}
+DEFAULTS = {
+    "max_body_bytes": 4 * 1024 * 1024,
+    "max_text_chars": 200_000,
+    "max_batch": 256,
+    "max_top_k": 100,
+}
 
 
 def test_documented_defaults() -> None:
@@ -76,7 +82,9 @@ def test_predict_several_texts_in_order(client) -> None:
     assert response.status_code == 200
     results = response.json()["results"]
     assert [r["tags"][0]["tag"] for r in results] == [
-        "PEACEKEEPING OPERATIONS", "EDUCATION", "PEACEKEEPING OPERATIONS"
+        "PEACEKEEPING OPERATIONS",
+        "EDUCATION",
+        "PEACEKEEPING OPERATIONS",
     ]
     assert results[0] == results[2]
 
@@ -104,7 +112,8 @@ def test_predict_paragraphs(client, model) -> None:
     (result,) = response.json()["results"]
     assert [p["text"] for p in result["paragraphs"]] == model.split(text) == [EDU, PKO]
     assert [p["tags"][0]["tag"] for p in result["paragraphs"]] == [
-        "EDUCATION", "PEACEKEEPING OPERATIONS"
+        "EDUCATION",
+        "PEACEKEEPING OPERATIONS",
     ]
     assert all(len(p["tags"]) == 1 for p in result["paragraphs"])
 
@@ -218,11 +227,6 @@ def test_control_character_is_named(client) -> None:
     assert "U+0000" in response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a lone surrogate (JSON '\\ud800') passes validation and the segmenter raises "
-    "UnicodeEncodeError: the API answers 500 instead of 422",
-)
 def test_lone_surrogate_is_a_4xx(tight_client) -> None:
     response = post(tight_client, '{"text": "教育\\ud800"}')
     assert 400 <= response.status_code < 500, response.text
@@ -338,3 +342,13 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert settings.models_dir == tmp_path
     assert settings.model == "other@latest"
     assert settings.max_batch == 7
+
+
+def test_non_numeric_content_length_is_a_400(tight_client) -> None:
+    response = tight_client.post(
+        "/v1/predict",
+        content=b'{"text": "x"}',
+        headers={"content-type": "application/json", "content-length": "abc"},
+    )
+    assert response.status_code == 400
+    assert "Content-Length" in response.json()["detail"]

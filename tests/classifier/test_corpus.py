@@ -50,8 +50,7 @@ def test_parse_tags_accepts_header_or_body() -> None:
 def test_seed_bom_crlf_and_multiline_text(tmp_path: Path) -> None:
     path = tmp_path / "bom.txt"
     path.write_bytes(
-        b"\xef\xbb\xbf%%%A|B|\r\n\r\n"
-        + "第一行\r\n第二行\r\n\r\n第三行 with Latin\r\n".encode()
+        b"\xef\xbb\xbf%%%A|B|\r\n\r\n" + "第一行\r\n第二行\r\n\r\n第三行 with Latin\r\n".encode()
     )
     docs, report = read_all([path])
     assert report.skipped == []
@@ -86,7 +85,9 @@ def test_seed_line_two_must_be_blank(tmp_path: Path) -> None:
 def test_jsonl_records(tmp_path: Path) -> None:
     path = tmp_path / "docs.jsonl"
     lines = [
-        json.dumps({"id": "d1", "text": "第一篇", "tags": ["A", " B ", "A", ""]}, ensure_ascii=False),
+        json.dumps(
+            {"id": "d1", "text": "第一篇", "tags": ["A", " B ", "A", ""]}, ensure_ascii=False
+        ),
         "",
         json.dumps({"id": 7, "text": "第二篇", "tags": ["C"]}, ensure_ascii=False),
         json.dumps({"text": "第三篇", "tags": ["A"]}, ensure_ascii=False),
@@ -136,7 +137,14 @@ def test_folder_recursion_is_sorted_with_relative_ids(tmp_path: Path, write_seed
     (root / "notes.md").write_text("ignored", encoding="utf-8")
     (root / "c" / "data.csv").write_text("ignored", encoding="utf-8")
     docs, report = read_all([root])
-    assert [d.id for d in docs] == ["a.txt", "b.txt", "c/m.txt", "c/sub/x.txt", "d/a.txt", "d/z.txt"]
+    assert [d.id for d in docs] == [
+        "a.txt",
+        "b.txt",
+        "c/m.txt",
+        "c/sub/x.txt",
+        "d/a.txt",
+        "d/z.txt",
+    ]
     assert [d.text for d in docs] == [f"文本 {d.id}" for d in docs]
     assert report.n_documents == 6 and report.skipped == []
 
@@ -217,7 +225,7 @@ def test_bad_documents_are_each_reported(tmp_path: Path, write_seed) -> None:
     summary = report.summary()
     assert summary["documents_read"] == 3
     assert summary["documents_skipped"] == len(expected)
-    assert summary["skipped_by_reason"] == {kind: 1 for kind in expected.values()}
+    assert summary["skipped_by_reason"] == dict.fromkeys(expected.values(), 1)
     assert sum(summary["skipped_by_reason"].values()) == summary["documents_skipped"]
 
 

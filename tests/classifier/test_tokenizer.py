@@ -50,10 +50,13 @@ def test_normalize() -> None:
     assert normalize("ＡＢＣ　联合 国 报告 ABC def") == "abc联合国报告abc def"
 
 
-SEED_RAW = "秘书长关于暂停使用死刑问题的报告指出，截至2023年，已有约170个国家在法律上或实践中废除了死刑。"
+SEED_RAW = (
+    "秘书长关于暂停使用死刑问题的报告指出，截至2023年，"
+    "已有约170个国家在法律上或实践中废除了死刑。"
+)
 SEED_SEGMENTED = (
-    " 秘书长 关于 暂停 使用 死刑 问题 的 报告 指出 ， 截至 2023 年 ， 已有 约 170 个 国家 在 法律 上 "
-    "或 实践 中 废除 了 死刑 。"
+    " 秘书长 关于 暂停 使用 死刑 问题 的 报告 指出 ， 截至 2023 年 ， "
+    "已有 约 170 个 国家 在 法律 上 或 实践 中 废除 了 死刑 。"
 )
 
 
@@ -65,8 +68,9 @@ def test_raw_and_presegmented_give_same_tokens(segmenter: str) -> None:
     assert prepare(SEED_RAW, segmenter) == prepare(SEED_SEGMENTED, segmenter) == " ".join(raw)
 
 
-CJK_TEXT = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1,
-                   max_size=30)
+CJK_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=30
+)
 
 
 @pytest.mark.parametrize("segmenter", SEGMENTERS)
@@ -74,8 +78,11 @@ CJK_TEXT = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x
 @given(data=st.data(), text=CJK_TEXT)
 def test_spaces_between_cjk_characters_change_nothing(data, segmenter: str, text: str) -> None:
     gaps = data.draw(
-        st.lists(st.sampled_from(["", " ", "  ", "\t", "\u3000", "\n"]),
-                 min_size=len(text) + 1, max_size=len(text) + 1)
+        st.lists(
+            st.sampled_from(["", " ", "  ", "\t", "\u3000", "\n"]),
+            min_size=len(text) + 1,
+            max_size=len(text) + 1,
+        )
     )
     spaced = "".join(g + c for g, c in zip(gaps, text, strict=False)) + gaps[-1]
     assert spaced.replace(" ", "").replace("\t", "").replace("\n", "").replace("\u3000", "") == text

@@ -16,8 +16,14 @@ from training.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 TAGGER = ROOT / ".venv" / "bin" / "tagger"
 EXPECTED_LABELS = {
-    "EDUCATION", "PUBLIC HEALTH", "ENVIRONMENT", "ECONOMIC DEVELOPMENT", "HUMAN RIGHTS",
-    "PEACEKEEPING OPERATIONS", "FOOD SECURITY", "WOMEN'S RIGHTS",
+    "EDUCATION",
+    "PUBLIC HEALTH",
+    "ENVIRONMENT",
+    "ECONOMIC DEVELOPMENT",
+    "HUMAN RIGHTS",
+    "PEACEKEEPING OPERATIONS",
+    "FOOD SECURITY",
+    "WOMEN'S RIGHTS",
 }
 
 
@@ -34,8 +40,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run_tagger(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(TAGGER), *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
-        env=clean_env(**env), timeout=120,
+        [str(TAGGER), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=clean_env(**env),
+        timeout=120,
     )
 
 
@@ -63,7 +74,10 @@ def test_command_help(runner: CliRunner, command: str) -> None:
 def test_importing_the_cli_does_not_import_sklearn() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "import training.cli, sys; print('sklearn' in sys.modules)"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     assert out.stdout.strip() == "False"
 
@@ -80,8 +94,8 @@ def test_installed_entry_point_help() -> None:
 def test_train_then_models_lists_it(runner: CliRunner, tmp_path: Path, sample_dir: Path) -> None:
     models = tmp_path / "models"
     result = runner.invoke(
-        app, ["train", str(sample_dir), "--name", "cli", "--models-dir", str(models),
-              "--set", "C=0.5"],
+        app,
+        ["train", str(sample_dir), "--name", "cli", "--models-dir", str(models), "--set", "C=0.5"],
     )
     assert result.exit_code == 0, result.output
     (folder,) = (models / "cli").iterdir()
@@ -157,8 +171,10 @@ def test_predict_file_jsonl_and_folder(
     seed = write_seed(tmp_path / "seed.txt", "EDUCATION|", PKO)
     records = tmp_path / "batch.jsonl"
     records.write_text(
-        json.dumps({"id": "r1", "text": EDU}, ensure_ascii=False) + "\n"
-        + json.dumps({"text": PKO}, ensure_ascii=False) + "\n",
+        json.dumps({"id": "r1", "text": EDU}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"text": PKO}, ensure_ascii=False)
+        + "\n",
         encoding="utf-8",
     )
     rows = predict(runner, trained_models_dir, str(plain), str(seed), str(records))
@@ -182,9 +198,17 @@ def test_predict_reads_stdin(runner: CliRunner, trained_models_dir: Path) -> Non
 
 
 def test_predict_reads_jsonl_from_stdin(runner: CliRunner, trained_models_dir: Path) -> None:
-    stdin = "\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"id": "a", "text": EDU}, {"id": 2, "text": PKO}, {"text": EDU},
-    ]) + "\n"
+    stdin = (
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {"id": "a", "text": EDU},
+                {"id": 2, "text": PKO},
+                {"text": EDU},
+            ]
+        )
+        + "\n"
+    )
     rows = predict(runner, trained_models_dir, stdin=stdin)
     assert [r["id"] for r in rows] == ["a", "2", "<stdin>:3"]
     assert rows[1]["tags"][0]["tag"] == "PEACEKEEPING OPERATIONS"
@@ -218,16 +242,18 @@ def test_predict_paragraphs(runner: CliRunner, trained_models_dir: Path) -> None
 
 
 def test_predict_honours_environment(runner: CliRunner, trained_models_dir: Path) -> None:
-    result = runner.invoke(app, ["predict"], input=EDU,
-                           env={"TAGGER_MODELS_DIR": str(trained_models_dir)})
+    result = runner.invoke(
+        app, ["predict"], input=EDU, env={"TAGGER_MODELS_DIR": str(trained_models_dir)}
+    )
     assert result.exit_code == 0, result.output
     assert json_lines(result.stdout)[0]["tags"][0]["tag"] == "EDUCATION"
 
 
 @pytest.mark.parametrize("option", [["--top-k", "0"], ["--threshold", "1.5"], ["-t", "-0.1"]])
 def test_predict_rejects_bad_options(runner: CliRunner, trained_models_dir: Path, option) -> None:
-    result = runner.invoke(app, ["predict", "--models-dir", str(trained_models_dir), *option],
-                           input=EDU)
+    result = runner.invoke(
+        app, ["predict", "--models-dir", str(trained_models_dir), *option], input=EDU
+    )
     assert result.exit_code == 2
 
 
@@ -252,32 +278,31 @@ def test_train_missing_corpus(tmp_path: Path) -> None:
 
 
 def test_train_unknown_set_key(tmp_path: Path, sample_dir: Path) -> None:
-    result = run_tagger("train", str(sample_dir), "--set", "no_such_field=1",
-                        "--models-dir", str(tmp_path))
+    result = run_tagger(
+        "train", str(sample_dir), "--set", "no_such_field=1", "--models-dir", str(tmp_path)
+    )
     assert_one_line_error(result, "no_such_field")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unknown segmenter in the config raises ValueError (not ClassifierError), "
-    "so `tagger train --set segmenter=foo` exits 70 as an 'internal error'",
-)
 def test_train_unknown_segmenter(tmp_path: Path, sample_dir: Path) -> None:
-    result = run_tagger("train", str(sample_dir), "--set", "segmenter=foo",
-                        "--models-dir", str(tmp_path))
+    result = run_tagger(
+        "train", str(sample_dir), "--set", "segmenter=foo", "--models-dir", str(tmp_path)
+    )
     assert_one_line_error(result, "segmenter")
 
 
 def test_predict_unknown_model(trained_models_dir: Path) -> None:
-    result = run_tagger("predict", "--model", "nope", "--models-dir", str(trained_models_dir),
-                        stdin=EDU)
+    result = run_tagger(
+        "predict", "--model", "nope", "--models-dir", str(trained_models_dir), stdin=EDU
+    )
     assert_one_line_error(result, "nope")
     assert result.stdout == ""
 
 
 def test_predict_invalid_model_ref(trained_models_dir: Path) -> None:
-    result = run_tagger("predict", "--model", "../x", "--models-dir", str(trained_models_dir),
-                        stdin=EDU)
+    result = run_tagger(
+        "predict", "--model", "../x", "--models-dir", str(trained_models_dir), stdin=EDU
+    )
     assert_one_line_error(result, "invalid model name")
 
 

@@ -51,7 +51,9 @@ def test_session_model_metadata(trained, trained_models_dir: Path, sample_dir: P
     assert list(trained.model.labels_) == meta["labels"]
 
 
-def test_train_reports_skips_and_rare_labels(tmp_path: Path, small_corpus: Path, write_seed) -> None:
+def test_train_reports_skips_and_rare_labels(
+    tmp_path: Path, small_corpus: Path, write_seed
+) -> None:
     (small_corpus / "bad_noheader.txt").write_text("没有标题", encoding="utf-8")
     (small_corpus / "bad_empty.txt").write_bytes(b"")
     write_seed(small_corpus / "rare.txt", "RARE TAG|EDUCATION|", "学校教育和女童入学率。" * 5)
@@ -61,7 +63,8 @@ def test_train_reports_skips_and_rare_labels(tmp_path: Path, small_corpus: Path,
     assert meta["corpus"]["documents_read"] == 25
     assert meta["corpus"]["documents_skipped"] == 2
     assert {s["source"] for s in meta["corpus"]["skipped"]} == {
-        str(small_corpus / "bad_noheader.txt"), str(small_corpus / "bad_empty.txt")
+        str(small_corpus / "bad_noheader.txt"),
+        str(small_corpus / "bad_empty.txt"),
     }
     assert meta["corpus"]["skipped_by_reason"] == {"no header": 1, "empty file": 1}
     assert "RARE TAG" not in meta["labels"]
