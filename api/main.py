@@ -9,11 +9,10 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import meta, page, predict
+from api.loading import load_verified
+from api.routes import admin, meta, page, predict
 from api.settings import Settings, get_settings
 from classifier import __version__
-from classifier.persistence import load_model
-from classifier.tokenizer import warm_up
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,10 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = load_model(settings.models_dir, settings.model)
-        warm_up(loaded.model.segmenter)
-        loaded.model.predict(["预热 warm-up"])  # first call builds lazy caches, not a request
-        app.state.model = loaded
+        app.state.model = load_verified(settings, settings.model)
         yield
 
     app = FastAPI(
@@ -39,5 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(predict.router)
     app.include_router(meta.router)
+    app.include_router(admin.router)
     app.include_router(page.router)
     return app

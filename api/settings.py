@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(200_000, ge=1)
     max_batch: int = Field(256, ge=1)
     max_top_k: int = Field(100, ge=1)
+    # Bearer token of POST /v1/admin/reload; the endpoint is disabled when unset.
+    admin_token: SecretStr | None = None
 
 
 @lru_cache

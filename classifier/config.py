@@ -34,6 +34,8 @@ class TrainingConfig:
     C: float = 1.0
     class_weight: Literal["balanced"] | None = None
     prune_below: float = 0.0
+    # add each multi-paragraph document as one more training example
+    train_on_documents: bool = False
     # labels: a tag on fewer than ``min_label_docs`` training documents is dropped (and
     # reported) under "drop", or kept with the global threshold under "keep".
     min_label_docs: int = 2
@@ -41,6 +43,10 @@ class TrainingConfig:
     # decisions
     validation_fraction: float = 0.1
     aggregation: Aggregation = "mean"
+    # one threshold per label (tuned on validation) for labels with at least
+    # ``min_label_positives`` positive validation items; the global threshold for the others
+    label_thresholds: bool = False
+    min_label_positives: int = 5
     min_labels: int = 1
     max_labels: int = 10
     refit_on_all: bool = True
@@ -70,6 +76,7 @@ class TrainingConfig:
         )
         _check(0 <= self.min_labels <= self.max_labels, "min_labels", "must be in [0, max_labels]")
         _check(self.max_labels >= 1, "max_labels", "must be >= 1")
+        _check(self.min_label_positives >= 1, "min_label_positives", "must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

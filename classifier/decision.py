@@ -1,7 +1,9 @@
-"""The decision rule that turns scores into tags, and the tuning of its threshold.
+"""The decision rule that turns scores into tags, and the tuning of its thresholds.
 
-Rule: take the labels scoring at least ``threshold``, at most ``max_labels`` of them (the best
-ones), and at least ``min_labels`` (the best ones) even when none reaches the threshold.
+Rule: take the labels scoring at least their threshold, at most ``max_labels`` of them (the
+best ones), and at least ``min_labels`` (the best ones) even when none reaches it. A threshold
+is one number for all labels, one per label (a vector), or one per row and label (a matrix,
+used to score thresholds tuned elsewhere).
 """
 
 from __future__ import annotations
@@ -25,20 +27,33 @@ def top_k(scores: NDArray[np.floating], k: int) -> tuple[NDArray[np.intp], NDArr
     return idx, np.take_along_axis(scores, idx, axis=1)
 
 
+Threshold = float | NDArray[np.floating]
+
+
+def at(threshold: Threshold, idx: NDArray[np.intp]) -> float | NDArray[np.floating]:
+    """The thresholds that apply to the labels ``idx`` (rows × k) picked from each row."""
+    t = np.asarray(threshold)
+    if t.ndim == 0:
+        return float(t)
+    if t.ndim == 1:
+        return t[idx]
+    return np.take_along_axis(t, idx, axis=1)
+
+
 def select(
-    top_scores: NDArray[np.floating], threshold: float, min_labels: int
+    top_scores: NDArray[np.floating], threshold: float | NDArray[np.floating], min_labels: int
 ) -> NDArray[np.bool_]:
-    """Mask of the chosen entries among sorted top-k scores under the decision rule."""
+    """Mask of the chosen entries among sorted top-k scores (thresholds already ``at`` them)."""
     forced = np.arange(top_scores.shape[1]) < min_labels
     return (top_scores >= threshold) | forced[None, :]
 
 
 def decide(
-    scores: NDArray[np.floating], threshold: float, min_labels: int, max_labels: int
+    scores: NDArray[np.floating], threshold: Threshold, min_labels: int, max_labels: int
 ) -> list[list[tuple[int, float]]]:
     """Apply the rule to each row; return (label index, score) pairs, best first."""
     idx, top = top_k(scores, max_labels)
-    mask = select(top, threshold, min_labels)
+    mask = select(top, at(threshold, idx), min_labels)
     return [
         [(int(i), float(s)) for i, s, m in zip(ri, rs, rm, strict=True) if m]
         for ri, rs, rm in zip(idx, top, mask, strict=True)
@@ -66,3 +81,30 @@ def tune_threshold(
         if f1 > best_f1 + 1e-12:
             best_t, best_f1 = float(t), f1
     return best_t, best_f1
+
+
+def tune_label_thresholds(
+    scores: NDArray[np.floating],
+    gold: NDArray[np.bool_],
+    fallback: float,
+    min_positives: int,
+    grid: NDArray[np.floating] = THRESHOLD_GRID,
+) -> NDArray[np.float32]:
+    """One threshold per label maximising that label's F1 on held-out rows.
+
+    Labels with fewer than ``min_positives`` positive rows keep ``fallback`` (too few examples
+    to place a threshold); so do labels whose best F1 is zero.
+    """
+    gold = np.asarray(gold, dtype=bool)
+    positives = gold.sum(axis=0)
+    best_f1 = np.zeros(scores.shape[1])
+    best_t = np.full(scores.shape[1], fallback, dtype=np.float32)
+    for t in grid:
+        chosen = scores >= t
+        tp = (chosen & gold).sum(axis=0)
+        f1 = 2 * tp / np.maximum(chosen.sum(axis=0) + positives, 1)
+        better = f1 > best_f1 + 1e-12
+        best_f1[better] = f1[better]
+        best_t[better] = t
+    best_t[positives < min_positives] = fallback
+    return best_t

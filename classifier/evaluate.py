@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from classifier.decision import select, top_k
+from classifier.decision import Threshold, at, select, top_k
 
 RANK_KS = (1, 3, 5)
 NDCG_K = 5
@@ -36,7 +36,7 @@ def evaluate_scores(
     scores: NDArray[np.floating],
     gold: Sequence[Sequence[str]],
     labels: Sequence[str],
-    threshold: float,
+    threshold: Threshold,
     min_labels: int = 1,
     max_labels: int = 10,
 ) -> dict[str, Any]:
@@ -45,8 +45,12 @@ def evaluate_scores(
     depth = max(max_labels, max(RANK_KS), NDCG_K)
     idx, top = top_k(scores, depth)
     hits = hits_matrix(idx, gold, labels)
-    chosen = select(top[:, :max_labels], threshold, min_labels)
-    result: dict[str, Any] = {"n": n, "threshold": threshold}
+    chosen = select(top[:, :max_labels], at(threshold, idx[:, :max_labels]), min_labels)
+    t = np.asarray(threshold)
+    result: dict[str, Any] = {
+        "n": n,
+        "threshold": float(t) if t.ndim == 0 else "per label",
+    }
     result.update(_set_metrics(idx[:, :max_labels], chosen, gold, labels))
     for k in RANK_KS:
         result[f"p@{k}"] = float(hits[:, :k].sum() / (k * n)) if n else 0.0

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from classifier import tokenizer
 from classifier.config import TrainingConfig
 from classifier.corpus import Document
-from classifier.decision import top_k, tune_threshold
+from classifier.decision import top_k, tune_label_thresholds, tune_threshold
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores, hits_matrix
 from classifier.model import TopicClassifier, aggregate, build_vectorizer
@@ -63,6 +63,14 @@ class PreparedCorpus:
 
     def paragraph_tags(self) -> list[tuple[str, ...]]:
         return [self.doc_tags[d] for d in self.par_doc]
+
+    def whole_documents(self) -> tuple[list[str], list[tuple[str, ...]]]:
+        """Each document of several paragraphs as one text (its paragraphs joined), with tags."""
+        parts: list[list[str]] = [[] for _ in self.doc_ids]
+        for text, d in zip(self.texts, self.par_doc, strict=True):
+            parts[d].append(text)
+        multi = [d for d, p in enumerate(parts) if len(p) > 1]
+        return [" ".join(parts[d]) for d in multi], [self.doc_tags[d] for d in multi]
 
 
 def prepare_corpus(
@@ -252,6 +260,7 @@ def fit_classifier(
         labels, dropped = choose_labels(data.doc_tags, cfg)
         refit = _fit_model(data, labels, cfg, segmenter, jobs, progress)
         refit.calibration_, refit.thresholds_ = model.calibration_, model.thresholds_
+        refit.label_thresholds_ = _carry_label_thresholds(model, refit)
         model = refit
     report = FitReport(
         labels_dropped=dropped,
@@ -265,6 +274,18 @@ def fit_classifier(
     return model, report
 
 
+def _carry_label_thresholds(
+    old: TopicClassifier, new: TopicClassifier
+) -> dict[str, NDArray[np.float32]]:
+    """Per-label thresholds for ``new``'s labels, by name; the global one for new labels."""
+    carried = {}
+    for level, vector in old.label_thresholds_.items():
+        by_name = dict(zip(old.labels_, vector, strict=True))
+        fallback = old.thresholds_[level]
+        carried[level] = np.array([by_name.get(t, fallback) for t in new.labels_], dtype=np.float32)
+    return carried
+
+
 def _fit_model(
     data: PreparedCorpus,
     labels: list[str],
@@ -273,12 +294,16 @@ def _fit_model(
     jobs: int,
     progress: ProgressHook,
 ) -> TopicClassifier:
+    texts, tags = data.texts, data.paragraph_tags()
+    if cfg.train_on_documents:
+        extra_texts, extra_tags = data.whole_documents()
+        texts, tags = texts + extra_texts, tags + extra_tags
     vectorizer = build_vectorizer(cfg)
     try:
-        x = vectorizer.fit_transform(data.texts)
+        x = vectorizer.fit_transform(texts)
     except ValueError as exc:  # empty vocabulary, min_df too high for a tiny corpus
         raise NotTrainedError(f"cannot build features: {exc}") from None
-    y = label_matrix(data.paragraph_tags(), labels)
+    y = label_matrix(tags, labels)
     coef, intercept = fit_linear(x, y, cfg, jobs, progress)
     return TopicClassifier(
         config=cfg,
@@ -293,28 +318,62 @@ def _fit_model(
 def _calibrate_and_tune(
     model: TopicClassifier, val: PreparedCorpus, cfg: TrainingConfig
 ) -> dict[str, Any]:
-    """Fit the score sigmoid, then the paragraph and document thresholds, on validation data."""
+    """Fit the score sigmoid, then the paragraph and document thresholds, on validation data.
+
+    The validation metrics returned are cross-fitted: each half of the validation documents
+    is scored with thresholds tuned on the other half, so they are not flattered by tuning.
+    """
     labels = list(model.labels_)
     par_gold = val.paragraph_tags()
     decision = model.decision_function(val.texts)
     model.calibration_ = fit_calibration(decision, label_matrix(par_gold, labels), cfg.seed)
+    par_doc = np.asarray(val.par_doc)
     par_scores = model.calibrate(decision)
     doc_scores = aggregate(
-        par_scores,
-        np.asarray(val.par_doc),
-        val.n_documents,
-        cfg.aggregation,
-        np.asarray(val.par_len, dtype=float),
+        par_scores, par_doc, val.n_documents, cfg.aggregation, np.asarray(val.par_len, dtype=float)
     )
     results = {}
-    for level, scores, gold in (
-        ("paragraph", par_scores, par_gold),
-        ("document", doc_scores, val.doc_tags),
+    for level, scores, gold, groups in (
+        ("paragraph", par_scores, par_gold, par_doc),
+        ("document", doc_scores, val.doc_tags, np.arange(val.n_documents)),
     ):
-        idx, top = top_k(scores, cfg.max_labels)
-        n_gold = sum(len(set(g)) for g in gold)
-        t, _ = tune_threshold(top, hits_matrix(idx, gold, labels), n_gold, cfg.min_labels)
+        t, per_label = fit_thresholds(scores, gold, labels, cfg)
         model.thresholds_[level] = t
-        results[level] = evaluate_scores(scores, gold, labels, t, cfg.min_labels, cfg.max_labels)
+        if per_label is not None:
+            model.label_thresholds_[level] = per_label
+        results[level] = cross_fitted_metrics(scores, gold, labels, cfg, groups)
         results[level].pop("per_label")
     return results
+
+
+def fit_thresholds(
+    scores: NDArray[np.floating],
+    gold: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    cfg: TrainingConfig,
+) -> tuple[float, NDArray[np.float32] | None]:
+    """The global threshold (best micro-F1 under the rule) and, if configured, per-label ones."""
+    idx, top = top_k(scores, cfg.max_labels)
+    n_gold = sum(len(set(g)) for g in gold)
+    t, _ = tune_threshold(top, hits_matrix(idx, gold, labels), n_gold, cfg.min_labels)
+    if not cfg.label_thresholds:
+        return t, None
+    indicator = label_matrix([tuple(g) for g in gold], labels).toarray().astype(bool)
+    return t, tune_label_thresholds(scores, indicator, t, cfg.min_label_positives)
+
+
+def cross_fitted_metrics(
+    scores: NDArray[np.floating],
+    gold: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    cfg: TrainingConfig,
+    groups: NDArray[np.integer],
+) -> dict[str, Any]:
+    """Metrics of rows scored with thresholds tuned on the other fold (folds by document)."""
+    fold = np.asarray(groups) % 2
+    thresholds = np.zeros(scores.shape, dtype=np.float32)
+    for f in (0, 1):
+        tune_rows = np.flatnonzero(fold != f) if (fold != f).any() else np.flatnonzero(fold == f)
+        t, per_label = fit_thresholds(scores[tune_rows], [gold[i] for i in tune_rows], labels, cfg)
+        thresholds[fold == f] = per_label if per_label is not None else t
+    return evaluate_scores(scores, gold, labels, thresholds, cfg.min_labels, cfg.max_labels)

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from classifier import tokenizer
 from classifier.config import TrainingConfig
-from classifier.decision import decide
+from classifier.decision import Threshold, decide
 from classifier.paragraphs import split_paragraphs, visible_len
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class TopicClassifier:
         intercept: NDArray[np.float32],
         calibration: tuple[float, float] = (1.0, 0.0),
         thresholds: dict[str, float] | None = None,
+        label_thresholds: dict[str, NDArray[np.float32]] | None = None,
     ) -> None:
         self.config = config
         self.segmenter = segmenter
@@ -106,10 +107,16 @@ class TopicClassifier:
         self.intercept_ = np.asarray(intercept, dtype=np.float32)
         self.calibration_ = calibration
         self.thresholds_ = thresholds or {"paragraph": 0.5, "document": 0.5}
+        self.label_thresholds_ = label_thresholds or {}
 
     @property
     def n_labels(self) -> int:
         return len(self.labels_)
+
+    def threshold(self, level: str) -> Threshold:
+        """The tuned threshold(s) of a level: per label when tuned so, else one number."""
+        per_label = self.label_thresholds_.get(level)
+        return per_label if per_label is not None else self.thresholds_[level]
 
     # --- scores -------------------------------------------------------------------------
     def prepare(self, texts: Sequence[str]) -> list[str]:
@@ -155,7 +162,7 @@ class TopicClassifier:
     ) -> list[list[TagScore]]:
         k = top_k or self.config.max_labels
         if threshold is None:
-            chosen = decide(scores, self.thresholds_[level], self.config.min_labels, k)
+            chosen = decide(scores, self.threshold(level), self.config.min_labels, k)
         else:
             chosen = decide(scores, threshold, 0, k)
         return [[TagScore(str(self.labels_[i]), round(s, 6)) for i, s in row] for row in chosen]

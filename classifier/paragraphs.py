@@ -21,13 +21,13 @@ _CJK_CHAR = re.compile(rf"[{_WIDE}]")
 # ` 12. ` inline paragraph numbers, as in UN documents on one line (also `12 .`, `12.毒品`):
 # followed by a CJK character (spaces or not) or by a space and anything else.
 _NUMBERED = re.compile(rf"(?<![0-9A-Za-z.])(\d{{1,3}})\s?\.(?=\s*[{_WIDE}]|\s+[^\s{_WIDE}])")
-# Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`, `A. 打击` (Latin: before CJK).
+# Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`. Latin letters (`A. 打击`)
+# are not headings: in exam questions and lists they are options inside one paragraph.
 _HEADING = re.compile(
     r"[一二三四五六七八九十]{1,3}\s?[.、．]|[(（]\s?[一二三四五六七八九十]{1,3}\s?[)）]"
     r"|第\s?[一二三四五六七八九十百\d]{1,4}\s?[章节部分]"
-    rf"|(?<![A-Za-z])[A-Z]\.\s*(?=[{_CJK}])"
 )
-# A heading starts a line, or follows the end of a sentence or a CJK word (Latin letters).
+# A heading starts a line or follows the end of a sentence.
 _HEADING_AFTER = set("。！？；：:;!?．.」』）)")
 # Sentence ends: CJK marks anywhere; a Latin full stop only before a non-CJK word or the end.
 _SENTENCE_END = re.compile(rf"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s+[^\s{_WIDE}]|\s*$)")
@@ -84,8 +84,7 @@ def _split_markers(line: str) -> list[str]:
             expected = number + 1
     for m in _HEADING.finditer(line):
         before = _previous_visible(line, m.start())
-        latin = m.group()[0].isascii()
-        if before == "" or before in _HEADING_AFTER or (latin and _CJK_CHAR.match(before)):
+        if before == "" or before in _HEADING_AFTER:
             cuts.add(m.start())
     bounds = [0, *sorted(c for c in cuts if c > 0), len(line)]
     parts = (line[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False))

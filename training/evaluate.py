@@ -61,7 +61,7 @@ def evaluate(
         ("document", doc_scores, data.doc_tags),
     ):
         result[level] = evaluate_scores(
-            scores, gold, labels, model.thresholds_[level], cfg.min_labels, cfg.max_labels
+            scores, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels
         )
     known = set(labels)
     unseen = {t for tags in data.doc_tags for t in tags} - known

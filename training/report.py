@@ -34,7 +34,7 @@ def metrics_table(result: dict[str, Any]) -> Table:
     table.add_column("paragraph", justify="right")
     table.add_column("document", justify="right")
     for name, get in HEADLINE:
-        table.add_row(name, f"{get(result['paragraph']):.4f}", f"{get(result['document']):.4f}")
+        table.add_row(name, _num(get(result["paragraph"])), _num(get(result["document"])))
     table.caption = (
         f"decision rule: {result['decision_rule']}. {result['conventions']}. "
         f"{len(result['labels_unknown_to_model'])} gold labels unknown to the model."
@@ -78,6 +78,10 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
             _fmt(par.get("micro", {}).get("f1")),
         )
     return table
+
+
+def _num(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else str(value)
 
 
 def _fmt(value: float | None) -> str:

@@ -130,6 +130,10 @@ def build_metadata(
         "decision": {
             "rule": DECISION_RULE,
             "thresholds": model.thresholds_,
+            "label_thresholds": {
+                level: dict(zip(map(str, model.labels_), map(float, vector), strict=True))
+                for level, vector in model.label_thresholds_.items()
+            },
             "min_labels": cfg.min_labels,
             "max_labels": cfg.max_labels,
             "aggregation": cfg.aggregation,
