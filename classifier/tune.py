@@ -24,11 +24,11 @@ from classifier.learn import (
 # Parameters that change paragraph splitting need the corpus prepared again.
 PREPARATION = ("max_paragraph_chars", "min_paragraph_chars", "segmenter")
 DEFAULT_GRID: dict[str, list[Any]] = {
-    "max_paragraph_chars": [400, 1000, 3000],
+    "max_paragraph_chars": [1000, 3000],
+    "min_paragraph_chars": [30, 100],
     "ngram_max": [1, 2],
     "C": [0.5, 1.0, 2.0],
-    "min_df": [1, 2],
-    "aggregation": ["mean", "weighted", "max"],
+    "aggregation": ["mean", "weighted"],
 }
 
 

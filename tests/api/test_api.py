@@ -106,11 +106,13 @@ def test_predict_top_k_and_threshold(client) -> None:
 
 
 def test_predict_paragraphs(client, model) -> None:
-    text = f"{EDU}\n{PKO}"
+    # each paragraph long enough (min_paragraph_chars) to stand on its own
+    edu, pko = EDU * 3, PKO * 3
+    text = f"{edu}\n{pko}"
     response = client.post("/v1/predict", json={"text": text, "paragraphs": True, "top_k": 1})
     assert response.status_code == 200
     (result,) = response.json()["results"]
-    assert [p["text"] for p in result["paragraphs"]] == model.split(text) == [EDU, PKO]
+    assert [p["text"] for p in result["paragraphs"]] == model.split(text) == [edu, pko]
     assert [p["tags"][0]["tag"] for p in result["paragraphs"]] == [
         "EDUCATION",
         "PEACEKEEPING OPERATIONS",

@@ -53,14 +53,15 @@ def test_decimals_and_years_do_not_split() -> None:
     ("text", "expected"),
     [
         # Chinese headings follow a sentence end (a preceding CJK word could be raw text
-        # such as 小学一、二年级); a Latin letter heading may follow a CJK word.
+        # such as 小学一、二年级).
         ("引言部分。 二. 加强合作", ["引言部分。", "二. 加强合作"]),
         ("引言 部分 。 二 . 加强 合作", ["引言 部分 。", "二 . 加强 合作"]),
         ("引言部分：三、继续努力", ["引言部分：", "三、继续努力"]),
         ("引言部分。（四）最后", ["引言部分。", "（四）最后"]),
         ("引言部分。 第五章 结束", ["引言部分。", "第五章 结束"]),
-        ("引言部分 A. 打击犯罪", ["引言部分", "A. 打击犯罪"]),
-        ("引言部分A.打击犯罪", ["引言部分", "A.打击犯罪"]),
+        # Latin letters are options (exam questions, lists), not headings
+        ("引言部分 A. 打击犯罪", ["引言部分 A. 打击犯罪"]),
+        ("选择（ ）A. 挑战了制度B. 损害了利益", ["选择（ ）A. 挑战了制度B. 损害了利益"]),
         ("当前小学一、二年级学生", ["当前小学一、二年级学生"]),
         ("当前 小学 一 、 二年级 学生", ["当前 小学 一 、 二年级 学生"]),
         (

@@ -236,8 +236,9 @@ def test_predict_top_k_and_threshold(runner: CliRunner, trained_models_dir: Path
 
 
 def test_predict_paragraphs(runner: CliRunner, trained_models_dir: Path) -> None:
-    (row,) = predict(runner, trained_models_dir, "--paragraphs", stdin=f"{EDU}\n{PKO}")
-    assert [p["text"] for p in row["paragraphs"]] == [EDU, PKO]
+    edu, pko = EDU * 3, PKO * 3  # each long enough to stand as a paragraph
+    (row,) = predict(runner, trained_models_dir, "--paragraphs", stdin=f"{edu}\n{pko}")
+    assert [p["text"] for p in row["paragraphs"]] == [edu, pko]
     assert row["paragraphs"][0]["tags"][0]["tag"] == "EDUCATION"
 
 
