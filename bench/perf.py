@@ -172,6 +172,15 @@ def vm_rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
+def cmdline(pid: int) -> str:
+    """The command line of a process, shortened ('' when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\x00", b" ").decode(errors="replace").strip()[:200]
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and all its live descendants."""
     parents: dict[int, int] = {}
@@ -664,6 +673,10 @@ def serve_and_load(
         try:
             out["startup_s"] = wait_ready(proc, base_url, log_path)
             out["processes"] = len(process_tree(proc.pid))
+            out["process_rss_mb_idle"] = {
+                pid: {"rss_mb": vm_rss_mb(pid), "cmd": cmdline(pid)}
+                for pid in process_tree(proc.pid)
+            }
             out["rss_mb_idle"] = tree_rss_mb(proc.pid)
             phases = [
                 ("healthz sequential", reqs["healthz"], 1, SEQ_REQUESTS, None),
@@ -723,14 +736,29 @@ def api_section(
     ]
     for workers, run in result["workers"].items():
         for phase, p in run.get("phases", {}).items():
+            if p["clients"] > 1 and p["client_cpu_s"] > p["server_cpu_s"]:
+                table.notes.append(
+                    f"workers={workers} {phase}: the load generator used more CPU "
+                    f"({p['client_cpu_s'] / max(p['ok'], 1) * 1e3:.2f} ms/req) than the server "
+                    f"({p['server_cpu_ms_per_req']:.2f} ms/req): on 2 shared cores it, not the "
+                    "server, may be what limits req/s here."
+                )
             if p["errors"]:
                 table.notes.append(f"workers={workers} {phase}: {p['errors']} errors, e.g. "
                                    f"{p['error_messages'][0]}")
     if in_process:
         p50 = in_process["single"]["model.predict([text])"]["p50_s"] * 1e3
-        table.notes.append(f"in-process model.predict([text]) p50 = {p50:.3f} ms (predict "
-                           "section); the HTTP path adds the rest of the sequential p50.")
         result["in_process_predict_p50_ms"] = p50
+        for workers, run in result["workers"].items():
+            phases = run.get("phases", {})
+            if "predict sequential" in phases and "healthz sequential" in phases:
+                api = phases["predict sequential"]["p50_ms"]
+                floor = phases["healthz sequential"]["p50_ms"]
+                table.notes.append(
+                    f"workers={workers}: predict sequential p50 {api:.2f} ms vs healthz p50 + "
+                    f"in-process model.predict([text]) p50 = {floor:.2f} + {p50:.2f} = "
+                    f"{floor + p50:.2f} ms: {api - floor - p50:+.2f} ms not explained by either."
+                )
     _fill_ratios(table, result, in_process)
     return result, [table]
 
@@ -847,6 +875,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res, new = predict_section(models_dir, name, args.data, args.repeats)
                 else:
                     in_process = report["sections"].get("predict")
+                    in_process = None if in_process is None or "error" in in_process else in_process
                     res, new = api_section(models_dir, name, args.data, args.port, in_process)
             except Exception as exc:  # one failing section must not hide the others
                 failed = True

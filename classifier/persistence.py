@@ -106,7 +106,8 @@ def save_model(
     ref = ModelRef.parse(f"{name}@{version}")
     parent = Path(models_dir) / ref.name
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{version}-", dir=parent))
+    _sweep_partials(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".partial-{version}-{os.getpid()}-", dir=parent))
     try:
         model_path = tmp / MODEL_FILE
         with model_path.open("wb") as f:
@@ -145,6 +146,21 @@ def save_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _sweep_partials(parent: Path) -> None:
+    """Remove partial folders left by training runs that were killed (their pid is gone)."""
+    for folder in parent.glob(".partial-*"):
+        parts = folder.name.split("-")
+        pid = int(parts[-2]) if len(parts) >= 2 and parts[-2].isdigit() else None
+        if pid is None or pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def _versions(parent: Path) -> list[str]:

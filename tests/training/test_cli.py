@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from training.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-TAGGER = ROOT / ".venv" / "bin" / "tagger"
+TAGGER = Path(sys.executable).parent / "tagger"  # the environment running the tests
 EXPECTED_LABELS = {
     "EDUCATION",
     "PUBLIC HEALTH",
