@@ -4,7 +4,7 @@
 #
 #   bench/anchors.sh [CORPUS...]        default: reuters21578 tiku fudan
 #
-# For each corpus under DATA_ROOT [/work/shared/data]:
+# For each corpus under DATA_ROOT [../shared/data]:
 #   * tiku, fudan (raw Chinese): a jieba-segmented copy is made once with the harness's
 #     segment_corpus.py under SEG_DIR [/tmp/tagger-seg]/<corpus> (kept and reused);
 #     any other corpus (reuters21578) is used as it is;
@@ -15,16 +15,16 @@
 #
 # Knobs: TAGGER_SET="ngram_max=2 C=2" (passed to tool_tagger.py as --set KEY=VALUE ...),
 #   TOOLS ["tagger sklearn fasttext annif_svc annif_omikuji"], JOBS [nproc], ANCHORS_DIR
-#   [/work/shared/bench/anchors], ANCHORS_HOME [~/.cache/tagger-anchors] (run the harness's
+#   [../shared/bench/anchors], ANCHORS_HOME [~/.cache/tagger-anchors] (run the harness's
 #   setup_envs.sh once, then `$ANCHORS_HOME/base-venv/bin/pip install jieba`), BASE_PY,
 #   DATA_ROOT, SEG_DIR, OUT_ROOT, SEG_WORKERS [2]; any other run_anchors.sh knob passes through.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
-ANCHORS_DIR=${ANCHORS_DIR:-/work/shared/bench/anchors}
+ANCHORS_DIR=${ANCHORS_DIR:-$(cd "$ROOT/../shared/bench/anchors" && pwd)}
 export ANCHORS_HOME=${ANCHORS_HOME:-$HOME/.cache/tagger-anchors}
 BASE_PY=${BASE_PY:-$ANCHORS_HOME/base-venv/bin/python}
-DATA_ROOT=${DATA_ROOT:-/work/shared/data}
+DATA_ROOT=${DATA_ROOT:-$(cd "$ROOT/../shared/data" && pwd)}
 SEG_DIR=${SEG_DIR:-/tmp/tagger-seg}
 OUT_ROOT=${OUT_ROOT:-$ROOT/bench/out}
 SEG_WORKERS=${SEG_WORKERS:-2}

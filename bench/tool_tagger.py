@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tagger as a tool of the shared anchor benchmark harness (/work/shared/bench/anchors).
+"""tagger as a tool of the shared anchor benchmark harness (../shared/bench/anchors).
 
 Implements the harness's generic tool protocol with tagger's own library, so the model that
 is scored is tagger's (its tokenizer, TF-IDF, one-vs-rest linear SVMs, calibration), trained
@@ -19,7 +19,7 @@ tunes its own thresholds on val.jsonl from the scores written by predict.
 predict writes calibrated scores in [0, 1] (tagger's model.score_prepared, tokenization
 included in the timings) for val.jsonl and test.jsonl, top-K per row, as the harness wants.
 
-The harness directory is ANCHORS_DIR (default /work/shared/bench/anchors); run with the
+The harness directory is ANCHORS_DIR (default ../shared/bench/anchors); run with the
 project's interpreter (.venv/bin/python) so that `classifier` is importable.
 """
 
@@ -36,7 +36,7 @@ import joblib
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ANCHORS_DIR = os.environ.get("ANCHORS_DIR", "/work/shared/bench/anchors")
+ANCHORS_DIR = os.environ.get("ANCHORS_DIR", os.path.join(ROOT, "..", "shared", "bench", "anchors"))
 sys.path.insert(0, ANCHORS_DIR)
 sys.path.insert(1, ROOT)
 
@@ -181,8 +181,13 @@ def main() -> None:
     t.add_argument("prep")
     t.add_argument("model")
     t.add_argument("--jobs", type=int, default=1)
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one classifier.config.TrainingConfig field")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one classifier.config.TrainingConfig field",
+    )
     p = sub.add_parser("predict")
     p.add_argument("prep")
     p.add_argument("model")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from classifier.errors import ClassifierError
 from classifier.tokenizer import SEGMENTERS
 
-Aggregation = Literal["mean", "max", "weighted"]
+Aggregation = Literal["mean", "max", "weighted", "whole", "mean+whole"]
 RarePolicy = Literal["drop", "keep"]
 
 
@@ -70,9 +70,9 @@ class TrainingConfig:
         _check(self.min_label_docs >= 1, "min_label_docs", "must be >= 1")
         _check(self.rare_labels in ("drop", "keep"), "rare_labels", "must be 'drop' or 'keep'")
         _check(
-            self.aggregation in ("mean", "max", "weighted"),
+            self.aggregation in ("mean", "max", "weighted", "whole", "mean+whole"),
             "aggregation",
-            "must be 'mean', 'max' or 'weighted'",
+            "must be 'mean', 'max', 'weighted', 'whole' or 'mean+whole'",
         )
         _check(0 <= self.min_labels <= self.max_labels, "min_labels", "must be in [0, max_labels]")
         _check(self.max_labels >= 1, "max_labels", "must be >= 1")

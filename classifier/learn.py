@@ -19,7 +19,7 @@ from classifier.corpus import Document
 from classifier.decision import top_k, tune_label_thresholds, tune_threshold
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores, hits_matrix
-from classifier.model import TopicClassifier, aggregate, build_vectorizer
+from classifier.model import TopicClassifier, build_vectorizer, join_by_document
 from classifier.paragraphs import split_paragraphs, visible_len
 
 # A progress hook: called with a description and a total, returns an "advance by n" function.
@@ -66,11 +66,10 @@ class PreparedCorpus:
 
     def whole_documents(self) -> tuple[list[str], list[tuple[str, ...]]]:
         """Each document of several paragraphs as one text (its paragraphs joined), with tags."""
-        parts: list[list[str]] = [[] for _ in self.doc_ids]
-        for text, d in zip(self.texts, self.par_doc, strict=True):
-            parts[d].append(text)
-        multi = [d for d, p in enumerate(parts) if len(p) > 1]
-        return [" ".join(parts[d]) for d in multi], [self.doc_tags[d] for d in multi]
+        counts = np.bincount(self.par_doc, minlength=self.n_documents)
+        joined = join_by_document(self.texts, np.asarray(self.par_doc), self.n_documents)
+        multi = np.flatnonzero(counts > 1)
+        return [joined[d] for d in multi], [self.doc_tags[d] for d in multi]
 
 
 def prepare_corpus(
@@ -329,9 +328,8 @@ def _calibrate_and_tune(
     model.calibration_ = fit_calibration(decision, label_matrix(par_gold, labels), cfg.seed)
     par_doc = np.asarray(val.par_doc)
     par_scores = model.calibrate(decision)
-    doc_scores = aggregate(
-        par_scores, par_doc, val.n_documents, cfg.aggregation, np.asarray(val.par_len, dtype=float)
-    )
+    par_len = np.asarray(val.par_len, dtype=float)
+    doc_scores = model.document_scores(val.texts, par_doc, par_len, val.n_documents, par_scores)
     results = {}
     for level, scores, gold, groups in (
         ("paragraph", par_scores, par_gold, par_doc),

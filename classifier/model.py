@@ -83,6 +83,16 @@ def aggregate(
     return np.asarray(agg @ scores, dtype=np.float32)
 
 
+def join_by_document(
+    prepared: Sequence[str], par_doc: NDArray[np.integer], n_docs: int
+) -> list[str]:
+    """Each document's prepared paragraphs joined into one prepared text."""
+    parts: list[list[str]] = [[] for _ in range(n_docs)]
+    for text, d in zip(prepared, par_doc, strict=True):
+        parts[int(d)].append(text)
+    return [" ".join(p) for p in parts]
+
+
 class TopicClassifier:
     """Everything prediction needs: text settings, vectorizer, weights, labels, thresholds."""
 
@@ -151,10 +161,34 @@ class TopicClassifier:
         splits = [self.split(t) for t in texts]
         flat = [p for ps in splits for p in ps]
         par_doc = np.repeat(np.arange(len(splits)), [len(ps) for ps in splits])
-        par_scores = self.score_paragraphs(flat)
+        prepared = self.prepare(flat)
+        par_scores = self.score_prepared(prepared)
         lengths = np.array([visible_len(p) for p in flat], dtype=float)
-        docs = aggregate(par_scores, par_doc, len(splits), self.config.aggregation, lengths)
+        docs = self.document_scores(prepared, par_doc, lengths, len(splits), par_scores)
         return docs, splits, par_scores
+
+    def document_scores(
+        self,
+        prepared: Sequence[str],
+        par_doc: NDArray[np.integer],
+        par_len: NDArray[np.floating],
+        n_docs: int,
+        par_scores: NDArray[np.float32],
+        rule: str | None = None,
+    ) -> NDArray[np.float32]:
+        """Document scores from their paragraphs under ``rule`` (default: the configured one).
+
+        ``mean``, ``weighted`` (by length) and ``max`` combine paragraph scores; ``whole``
+        scores each document's text as one; ``mean+whole`` averages ``mean`` and ``whole``.
+        """
+        rule = rule or self.config.aggregation
+        if rule in ("mean", "weighted", "max"):
+            return aggregate(par_scores, par_doc, n_docs, rule, par_len)
+        whole = self.score_prepared(join_by_document(prepared, par_doc, n_docs))
+        if rule == "whole":
+            return whole
+        mean = aggregate(par_scores, par_doc, n_docs, "mean")
+        return np.asarray(0.5 * (mean + whole), dtype=np.float32)
 
     # --- decisions ----------------------------------------------------------------------
     def _tags(

@@ -12,7 +12,6 @@ from classifier.corpus import ReadReport, read_corpus
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores
 from classifier.learn import ProgressHook, no_progress, prepare_corpus
-from classifier.model import aggregate
 from classifier.persistence import LoadedModel
 from training.train import DECISION_RULE, counted
 
@@ -41,12 +40,12 @@ def evaluate(
             for i in range(0, data.n_paragraphs, SCORE_BATCH)
         ]
     )
-    doc_scores = aggregate(
-        par_scores,
+    doc_scores = model.document_scores(
+        data.texts,
         np.asarray(data.par_doc),
-        data.n_documents,
-        cfg.aggregation,
         np.asarray(data.par_len, dtype=float),
+        data.n_documents,
+        par_scores,
     )
     labels = list(model.labels_)
     result: dict[str, Any] = {
