@@ -31,6 +31,7 @@ from training.train import train, tune_and_train  # noqa: E402
 
 COLUMNS = (
     "corpus",
+    "val doc µF1",
     "doc µF1",
     "doc macro-F1",
     "doc P@1",
@@ -62,6 +63,7 @@ def run_corpus(
         "eval_s": eval_s,
         "model_mb": (result.folder / MODEL_FILE).stat().st_size / 1e6,
         "training": result.metadata["training"],
+        "validation": result.metadata["metrics"]["validation"],
         "thresholds": result.metadata["decision"]["thresholds"],
         "config": result.metadata["config"],
         "tuning": result.metadata.get("tuning"),
@@ -71,8 +73,10 @@ def run_corpus(
 
 def row(r: dict) -> list[str]:
     d, p = r["test"]["document"], r["test"]["paragraph"]
+    val = r["validation"].get("document", {}).get("micro", {}).get("f1", float("nan"))
     return [
         r["corpus"],
+        f"{val:.4f}",
         f"{d['micro']['f1']:.4f}",
         f"{d['macro']['f1']:.4f}",
         f"{d['p@1']:.4f}",
