@@ -62,6 +62,9 @@ from classifier.model import TopicClassifier  # noqa: E402
 from classifier.persistence import MODEL_FILE, load_model  # noqa: E402
 from training.train import library_versions  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from invariance import token_agreement  # noqa: E402
+
 SECTIONS = ("seg", "predict", "api")
 SINGLE_TEXTS = 200
 BATCH_TEXTS = 1000
@@ -211,19 +214,6 @@ def client_cpu_s() -> float:
 
 
 # --- seg ----------------------------------------------------------------------------------
-def span_agreement(a: list[str], b: list[str]) -> tuple[int, int]:
-    """Tokens of ``a`` whose (start, end) span also occurs in ``b``, and ``len(a)``."""
-
-    def spans(tokens: list[str]) -> set[tuple[int, int]]:
-        out, pos = set(), 0
-        for token in tokens:
-            out.add((pos, pos + len(token)))
-            pos += len(token)
-        return out
-
-    return len(spans(a) & spans(b)), len(a)
-
-
 def seg_section(data: Path, mb: float, repeats: int) -> tuple[dict[str, Any], list[Table]]:
     """Segmentation throughput of tagger's tokenizer and of the plain segmenters."""
     import jieba
@@ -254,7 +244,7 @@ def seg_section(data: Path, mb: float, repeats: int) -> tuple[dict[str, Any], li
     for a, b in zip(
         outputs['tokenize(text, "rjieba")'], outputs['tokenize(text, "jieba")'], strict=True
     ):
-        h, n = span_agreement(a, b)
+        h, n = token_agreement(a, b)
         hit, total, same = hit + h, total + n, same + (a == b)
     ref_wall = med([w for w, _ in runs[ref]])
     ref_cpu = med([c for _, c in runs[ref]])

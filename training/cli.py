@@ -52,6 +52,10 @@ CorpusArgs = Annotated[
     ),
 ]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
+NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
+]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
 
 
@@ -104,10 +108,8 @@ def _parse_set(values: list[str]) -> dict[str, Any]:
 @app.command("train")
 def train_cli(
     corpus: CorpusArgs,
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")] = DEFAULT_NAME,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
-    ] = None,
+    name: NameOpt = DEFAULT_NAME,
+    config: ConfigOpt = None,
     overrides: Annotated[
         list[str], typer.Option("--set", help="Override one config field: KEY=VALUE.")
     ] = [],  # noqa: B006 (typer reads the default, never mutates it)
@@ -148,10 +150,8 @@ def train_cli(
 @app.command("tune")
 def tune_cli(
     corpus: CorpusArgs,
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")] = DEFAULT_NAME,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML or JSON base config.")
-    ] = None,
+    name: NameOpt = DEFAULT_NAME,
+    config: ConfigOpt = None,
     grid: Annotated[
         Path | None,
         typer.Option("--grid", help='JSON object of candidate values, e.g. {"C": [0.5, 1]}.'),
