@@ -23,7 +23,7 @@ class TrainingConfig:
     # text preparation
     segmenter: str = "auto"
     max_paragraph_chars: int = 3000
-    min_paragraph_chars: int = 100
+    min_paragraph_chars: int = 300
     # features
     ngram_max: int = 1
     min_df: int = 2

@@ -25,7 +25,7 @@ from classifier.learn import (
 PREPARATION = ("max_paragraph_chars", "min_paragraph_chars", "segmenter")
 DEFAULT_GRID: dict[str, list[Any]] = {
     "max_paragraph_chars": [1000, 3000],
-    "min_paragraph_chars": [30, 100],
+    "min_paragraph_chars": [30, 100, 300],
     "ngram_max": [1, 2],
     "C": [0.5, 1.0, 2.0],
     "aggregation": ["mean", "weighted"],

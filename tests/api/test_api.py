@@ -107,7 +107,7 @@ def test_predict_top_k_and_threshold(client) -> None:
 
 def test_predict_paragraphs(client, model) -> None:
     # each paragraph long enough (min_paragraph_chars) to stand on its own
-    edu, pko = EDU * 3, PKO * 3
+    edu, pko = EDU * 9, PKO * 9
     text = f"{edu}\n{pko}"
     response = client.post("/v1/predict", json={"text": text, "paragraphs": True, "top_k": 1})
     assert response.status_code == 200
