@@ -5,21 +5,36 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 MAX_TOP_K = 1000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# One rule, used by the validator and written into the OpenAPI schema (so generated clients
+# and schema-based tests agree with the service): a text has a character that is neither
+# whitespace nor a control character, and no control character except tab and line breaks.
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_SPACES = r"\t\n\r\x0b\x0c\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^{_SPACES}{_CONTROLS}][^{_CONTROLS}]*$"
+_TEXT_OK = re.compile(TEXT_PATTERN)
+_CONTROL = re.compile(rf"[{_CONTROLS}]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _clean_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is empty or only whitespace")
     bad = _CONTROL.search(text)
     if bad:
         raise ValueError(
             f"text contains control character U+{ord(bad.group()):04X} at position {bad.start()}"
         )
+    if not _TEXT_OK.match(text):
+        raise ValueError("text is empty or only whitespace")
     lone = _SURROGATE.search(text)
     if lone:
         raise ValueError(
@@ -29,7 +44,16 @@ def _clean_text(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(_clean_text)]
+def _integral(value: object) -> object:
+    """JSON has one number type: 12.0 is the integer 12 (JSON Schema agrees)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Text = Annotated[
+    str, AfterValidator(_clean_text), WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN})
+]
 
 
 class PredictRequest(BaseModel):
@@ -39,13 +63,17 @@ class PredictRequest(BaseModel):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "examples": [{"text": "各国应加强学校教育，提高女童入学率。", "top_k": 3}]
+            "examples": [{"text": "各国应加强学校教育，提高女童入学率。", "top_k": 3}],
+            "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
         },
     )
 
-    text: Text | None = Field(None, description="A document or paragraph, raw or pre-segmented.")
-    texts: list[Text] | None = Field(None, min_length=1, description="Several texts, tagged each.")
-    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="Most tags per text.")
+    # Not nullable: leave the field out instead (exactly one of the two is required).
+    text: Text = Field(None, description="A document or paragraph, raw or pre-segmented.")  # type: ignore[assignment]
+    texts: list[Text] = Field(None, min_length=1, description="Several texts, tagged each.")  # type: ignore[assignment]
+    top_k: Annotated[int | None, BeforeValidator(_integral)] = Field(
+        None, ge=1, le=MAX_TOP_K, description="Most tags per text."
+    )
     threshold: float | None = Field(
         None,
         ge=0.0,

@@ -58,7 +58,14 @@ def _result(pred: Prediction) -> TextResult:
     )
 
 
-@router.post("/predict", response_model=PredictResponse)
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses={
+        400: {"description": "Invalid Content-Length header."},
+        413: {"description": "Request body larger than the configured limit."},
+    },
+)
 def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep) -> PredictResponse:
     """Tag one text or a batch; scores are in [0, 1]. Runs in the thread pool, off the loop."""
     check_limits(request, settings)
