@@ -258,9 +258,7 @@ def seg_section(data: Path, mb: float, repeats: int) -> tuple[dict[str, Any], li
         wall, cpu = med([w for w, _ in values]), med([c for _, c in values])
         lo, hi = min(c for _, c in values), max(c for _, c in values)
         label = f"{name} (reference)" if name == ref else name
-        table.rows.append(
-            [label, fmt(wall), fmt(cpu), fmt(cpu / ref_cpu), f"{fmt(lo)}–{fmt(hi)}"]
-        )
+        table.rows.append([label, fmt(wall), fmt(cpu), fmt(cpu / ref_cpu), f"{fmt(lo)}–{fmt(hi)}"])
         result["rows"][name] = {
             "mb_per_s_wall": wall,
             "mb_per_cpu_s": cpu,
@@ -398,8 +396,9 @@ def predict_section(
         p50, p90 = med([x["p50"] for x in values]), med([x["p90"] for x in values])
         mean = med([x["mean"] for x in values])
         label = f"{key} (reference)" if key == ref else key
-        t_single.rows.append([label, fmt(p50 * 1e3, 3), fmt(p90 * 1e3, 3), fmt(mean * 1e3, 3),
-                              fmt(p50 / ref_p50, 3)])
+        t_single.rows.append(
+            [label, fmt(p50 * 1e3, 3), fmt(p90 * 1e3, 3), fmt(mean * 1e3, 3), fmt(p50 / ref_p50, 3)]
+        )
         result["single"][key] = {"p50_s": p50, "p90_s": p90, "mean_s": mean, "runs": values}
     t_single.notes.append(
         f"reference: the same TF-IDF transform, then `x @ coef[:, j]` for each of the "
@@ -440,14 +439,34 @@ def predict_section(
     result["model"] = info
     t_model = Table(
         f"predict: model {loaded.ref}",
-        ["file MB", "labels", "features", "non-zero weights", "density", "load s",
-         "RSS MB fresh python", "+ imports", "+ model loaded"],
-        [[fmt(info["file_mb"]), str(info["labels"]), f"{info['features']:,}",
-          f"{info['nonzero_weights']:,}", f"{info['weight_density']:.3f}",
-          fmt(fresh["load_s"]), fmt(fresh["python_mb"], 0), fmt(fresh["imported_mb"], 0),
-          fmt(fresh["loaded_mb"], 0)]],
-        [f"RSS measured in a new process (VmRSS after start, imports, load + warm-up); this "
-         f"benchmark process is at {info['this_process_rss_mb']:.0f} MB."],
+        [
+            "file MB",
+            "labels",
+            "features",
+            "non-zero weights",
+            "density",
+            "load s",
+            "RSS MB fresh python",
+            "+ imports",
+            "+ model loaded",
+        ],
+        [
+            [
+                fmt(info["file_mb"]),
+                str(info["labels"]),
+                f"{info['features']:,}",
+                f"{info['nonzero_weights']:,}",
+                f"{info['weight_density']:.3f}",
+                fmt(fresh["load_s"]),
+                fmt(fresh["python_mb"], 0),
+                fmt(fresh["imported_mb"], 0),
+                fmt(fresh["loaded_mb"], 0),
+            ]
+        ],
+        [
+            f"RSS measured in a new process (VmRSS after start, imports, load + warm-up); this "
+            f"benchmark process is at {info['this_process_rss_mb']:.0f} MB."
+        ],
     )
     return result, [t_model, t_single, t_batch]
 
@@ -583,9 +602,7 @@ def wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> 
     with httpx.Client(base_url=base_url, timeout=5.0, trust_env=False) as client:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {proc.returncode}: {tail(log_path)}"
-                )
+                raise RuntimeError(f"server exited with {proc.returncode}: {tail(log_path)}")
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"no /healthz after {STARTUP_TIMEOUT_S:.0f} s: {tail(log_path)}")
             try:
@@ -650,15 +667,29 @@ def serve_and_load(
     base_url = f"http://127.0.0.1:{port}"
     log_path = logs / f"serve-w{workers}.log"
     cmd = tagger_command() + [
-        "serve", "--models-dir", str(models_dir), "--model", name,
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "serve",
+        "--models-dir",
+        str(models_dir),
+        "--model",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     ]
     env = {**os.environ, "TAGGER_DEBUG": "1"}
     out: dict[str, Any] = {"command": cmd, "phases": {}}
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             out["startup_s"] = wait_ready(proc, base_url, log_path)
@@ -697,8 +728,22 @@ def api_section(
     result: dict[str, Any] = {"workers": {}}
     table = Table(
         "api: tagger serve on 127.0.0.1, httpx.AsyncClient load generator in this process",
-        ["workers", "phase", "clients", "ok", "errors", "req/s", "texts/s", "p50 ms", "p99 ms",
-         "× ref", "server CPU s", "server CPU ms/req", "client CPU s", "server RSS MB"],
+        [
+            "workers",
+            "phase",
+            "clients",
+            "ok",
+            "errors",
+            "req/s",
+            "texts/s",
+            "p50 ms",
+            "p99 ms",
+            "× ref",
+            "server CPU s",
+            "server CPU ms/req",
+            "client CPU s",
+            "server RSS MB",
+        ],
     )
     with tempfile.TemporaryDirectory(prefix="tagger-perf-logs-") as logs:
         for workers in WORKERS:
@@ -706,8 +751,10 @@ def api_section(
                 run = serve_and_load(models_dir, name, port, workers, reqs, Path(logs))
             except Exception as exc:  # reported in the table and the JSON, then go on
                 result["workers"][workers] = {"error": f"{type(exc).__name__}: {exc}"}
-                table.rows.append([str(workers), f"ERROR {type(exc).__name__}: {exc}"]
-                                  + [""] * (len(table.headers) - 2))
+                table.rows.append(
+                    [str(workers), f"ERROR {type(exc).__name__}: {exc}"]
+                    + [""] * (len(table.headers) - 2)
+                )
                 continue
             result["workers"][workers] = run
             table.rows += api_rows(workers, run["phases"])
@@ -734,8 +781,10 @@ def api_section(
                     "server, may be what limits req/s here."
                 )
             if p["errors"]:
-                table.notes.append(f"workers={workers} {phase}: {p['errors']} errors, e.g. "
-                                   f"{p['error_messages'][0]}")
+                table.notes.append(
+                    f"workers={workers} {phase}: {p['errors']} errors, e.g. "
+                    f"{p['error_messages'][0]}"
+                )
     if in_process:
         p50 = in_process["single"]["model.predict([text])"]["p50_s"] * 1e3
         result["in_process_predict_p50_ms"] = p50
@@ -756,10 +805,22 @@ def api_section(
 def api_rows(workers: int, phases: dict[str, dict[str, Any]]) -> list[list[str]]:
     """Table rows of one server run (the ratio column is filled in later)."""
     return [
-        [str(workers), phase, str(p["clients"]), str(p["ok"]), str(p["errors"]),
-         fmt(p["req_per_s"], 1), fmt(p["items_per_s"], 1), fmt(p["p50_ms"], 2),
-         fmt(p["p99_ms"], 2), "", fmt(p["server_cpu_s"], 2), fmt(p["server_cpu_ms_per_req"], 2),
-         fmt(p["client_cpu_s"], 2), fmt(p["server_rss_mb"], 0)]
+        [
+            str(workers),
+            phase,
+            str(p["clients"]),
+            str(p["ok"]),
+            str(p["errors"]),
+            fmt(p["req_per_s"], 1),
+            fmt(p["items_per_s"], 1),
+            fmt(p["p50_ms"], 2),
+            fmt(p["p99_ms"], 2),
+            "",
+            fmt(p["server_cpu_s"], 2),
+            fmt(p["server_cpu_ms_per_req"], 2),
+            fmt(p["client_cpu_s"], 2),
+            fmt(p["server_rss_mb"], 0),
+        ]
         for phase, p in phases.items()
     ]
 

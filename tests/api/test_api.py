@@ -357,3 +357,23 @@ def test_non_numeric_content_length_is_a_400(tight_client) -> None:
     )
     assert response.status_code == 400
     assert "Content-Length" in response.json()["detail"]
+
+
+def test_ten_megabyte_text_is_a_413_before_it_is_processed(client) -> None:
+    body = json.dumps({"text": "教" * (10 * 1024 * 1024 // 3)})
+    response = post(client, body)
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+
+
+def test_ten_thousand_texts_is_a_422_naming_texts(client) -> None:
+    response = client.post("/v1/predict", json={"texts": ["学校教育"] * 10_000})
+    assert response.status_code == 422
+    assert any(e["loc"][:2] == ["body", "texts"] for e in response.json()["detail"])
+
+
+def test_other_scripts_are_tagged_not_refused(client) -> None:
+    for text in ("Образование и здравоохранение", "التعليم والصحة", "การศึกษา", "😀👍"):
+        response = client.post("/v1/predict", json={"text": text})
+        assert response.status_code == 200, text
+        assert len(response.json()["results"][0]["tags"]) >= 1

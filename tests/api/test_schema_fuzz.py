@@ -42,9 +42,7 @@ def test_no_server_error_and_responses_match_the_schema(trained_models_dir: Path
         for operation, mode in itertools.product(operations, list(schemathesis.GenerationMode)):
 
             @given(case=operation.as_strategy(mode))
-            @settings(
-                max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
-            )
+            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
             def check(case: schemathesis.Case, mode: str = mode.value) -> None:
                 case.call_and_validate()
                 key = f"{case.operation.label} {mode}"

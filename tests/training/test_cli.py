@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -321,3 +322,22 @@ def test_environment_models_dir_in_subprocess(trained_models_dir: Path) -> None:
     result = run_tagger("predict", stdin=EDU, TAGGER_MODELS_DIR=str(trained_models_dir))
     assert result.returncode == 0, result.stderr
     assert json_lines(result.stdout)[0]["tags"][0]["tag"] == "EDUCATION"
+
+
+def test_train_strict_names_the_first_bad_file(tmp_path: Path, sample_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    (corpus / "000_bad.txt").write_bytes("%%%EDUCATION|\n\n教育和学校".encode("gbk"))
+    result = run_tagger("train", str(corpus), "--strict", "--models-dir", str(tmp_path / "m"))
+    assert_one_line_error(result, "000_bad.txt", "not UTF-8")
+    assert not (tmp_path / "m" / "default").exists() or not list_versions(tmp_path / "m")
+    relaxed = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert "000_bad.txt: not UTF-8" in relaxed.stderr
+    assert "skipped 1" in relaxed.stderr
+
+
+def list_versions(models: Path) -> list[str]:
+    from classifier.persistence import list_models
+
+    return [m["version"] for m in list_models(models)]
