@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from classifier.errors import ClassifierError
+from classifier.paragraphs import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS
 from classifier.tokenizer import SEGMENTERS
 
 Aggregation = Literal["mean", "max", "weighted", "whole", "mean+whole"]
@@ -22,8 +23,8 @@ class TrainingConfig:
 
     # text preparation
     segmenter: str = "auto"
-    max_paragraph_chars: int = 3000
-    min_paragraph_chars: int = 300
+    max_paragraph_chars: int = DEFAULT_MAX_CHARS
+    min_paragraph_chars: int = DEFAULT_MIN_CHARS
     # features
     ngram_max: int = 1
     min_df: int = 2

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from classifier.corpus import Document
 
 DEFAULT_MAX_CHARS = 3000
-DEFAULT_MIN_CHARS = 30
+DEFAULT_MIN_CHARS = 300
 
 # Where a cut may happen must not depend on whitespace next to CJK characters: raw text and
 # the same text pre-segmented (a space between words) have to split alike. So candidates are
