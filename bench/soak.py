@@ -386,6 +386,23 @@ def windows(soak: Soak, seconds: float) -> list[dict[str, Any]]:
     return out
 
 
+def around_reloads(soak: Soak) -> dict[str, Any]:
+    """p99 latency of answers finished during a reload (until 1 s after it) and of the rest."""
+    spans = [
+        (r["at_s"], min(r["done_s"], r["at_s"] + RELOAD_TIMEOUT_S) + 1.0) for r in soak.reloads
+    ]
+    during, other = [], []
+    for at, latency, ok in soak.done:
+        if ok:
+            (during if any(lo <= at <= hi for lo, hi in spans) else other).append(latency)
+    return {
+        "answers": len(during),
+        "p99_ms": pct(during, 99) * 1e3,
+        "max_ms": max(during, default=float("nan")) * 1e3,
+        "p99_ms_otherwise": pct(other, 99) * 1e3,
+    }
+
+
 def summarise(soak: Soak, seconds: float, rate: float, refs: list[str]) -> dict[str, Any]:
     """The soak's numbers for the report and the JSON."""
     rss = [mb for _, mb in soak.rss]
@@ -424,6 +441,7 @@ def summarise(soak: Soak, seconds: float, rate: float, refs: list[str]) -> dict[
         "rss_end_mb": end_rss,
         "rss_max_mb": max(rss, default=float("nan")),
         "rss_growth": (end_rss - start_rss) / start_rss if rss else float("nan"),
+        "during_reloads": around_reloads(soak),
         "windows": windows(soak, seconds),
     }
 
@@ -468,6 +486,13 @@ def tables(report: dict[str, Any]) -> list[Table]:
                 f" max {fmt(s['reload_max_s'])} s",
             ],
             [
+                "latency during reloads",
+                f"p99 {fmt(s['during_reloads']['p99_ms'])} ms, max "
+                f"{fmt(s['during_reloads']['max_ms'], 0)} ms over "
+                f"{s['during_reloads']['answers']:,} answers (p99 otherwise "
+                f"{fmt(s['during_reloads']['p99_ms_otherwise'])} ms)",
+            ],
+            [
                 "server RSS start / end / max",
                 f"{fmt(s['rss_start_mb'], 1)} / {fmt(s['rss_end_mb'], 1)} / "
                 f"{fmt(s['rss_max_mb'], 1)} MB; growth {fmt(s['rss_growth'] * 100, 1)} %",
@@ -500,11 +525,20 @@ def tables(report: dict[str, Any]) -> list[Table]:
         f"{report['machine']['loadavg_start'][0]:.2f} at start, "
         f"{report['machine'].get('loadavg_end', [float('nan')])[0]:.2f} at end.",
     ]
-    if s["late_starts"] > 0.01 * s["scheduled"]:
+    behind = s["achieved_req_per_s"] < 0.97 * s["target_req_per_s"] or s["lateness_max_ms"] > 5e3
+    if behind:
         summary.notes.append(
-            f"the schedule was not kept ({s['late_starts']:,} late starts): server and load "
-            "generator together could not sustain the target rate on this machine at the time "
-            "(other jobs share the cores), so requests queued; see latency from schedule."
+            f"the schedule was not kept (achieved {fmt(s['achieved_req_per_s'], 1)} of "
+            f"{fmt(s['target_req_per_s'], 1)} req/s, starts up to "
+            f"{fmt(s['lateness_max_ms'] / 1e3, 1)} s late): server and load generator together "
+            "could not sustain the target rate on this machine at the time (other jobs share "
+            "the cores), so requests queued; see latency from schedule."
+        )
+    elif s["late_starts"] > 0.01 * s["scheduled"]:
+        summary.notes.append(
+            f"{s['late_starts'] / s['scheduled']:.1%} of starts were late (p99 "
+            f"{fmt(s['lateness_p99_ms'])} ms): short stalls of the load generator or waits for a "
+            "slot, the rate was kept overall."
         )
     if s["error_messages"]:
         summary.notes.append("first errors: " + " | ".join(s["error_messages"][:3]))
