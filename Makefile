@@ -8,7 +8,7 @@ MODELS ?= models
 SAMPLE := data/sample
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q
 
-.PHONY: run test test-slow train-sample bench clean
+.PHONY: run test test-fast test-slow train-sample bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,15 @@ run: $(VENV)/.installed
 		$(BIN)/tagger train $(SAMPLE) --name default --models-dir $(MODELS)
 	$(BIN)/tagger serve --host $(HOST) --port $(PORT) --models-dir $(MODELS)
 
-## test: install with test extras and run the test suite (slow tests excluded)
+## test: install with test extras and run every test, the slow ones too (about 2 minutes)
 test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m ""
+
+## test-fast: the quick tests only (what `pytest` alone runs)
+test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-## test-slow: the slow tests only
+## test-slow: the slow tests only (SIGKILL crash safety, schemathesis)
 test-slow: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m slow
 
