@@ -658,20 +658,21 @@ def api_requests(texts: list[str]) -> dict[str, list[Req]]:
     return {"healthz": [Req("GET", "/healthz")], "single": singles, "batch": batches}
 
 
-def serve_and_load(
-    models_dir: Path, name: str, port: int, workers: int, reqs: dict[str, list[Req]], logs: Path
-) -> dict[str, Any]:
-    """Start ``tagger serve``, run every phase against it, always stop it."""
-    if port_in_use(port):
-        raise RuntimeError(f"127.0.0.1:{port} is already in use; choose another --port")
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = logs / f"serve-w{workers}.log"
+def start_server(
+    models_dir: Path,
+    ref: str,
+    port: int,
+    workers: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``tagger serve`` on 127.0.0.1 in its own session (see stop_server), log to a file."""
     cmd = tagger_command() + [
         "serve",
         "--models-dir",
         str(models_dir),
         "--model",
-        name,
+        ref,
         "--host",
         "127.0.0.1",
         "--port",
@@ -679,10 +680,9 @@ def serve_and_load(
         "--workers",
         str(workers),
     ]
-    env = {**os.environ, "TAGGER_DEBUG": "1"}
-    out: dict[str, Any] = {"command": cmd, "phases": {}}
+    env = {**os.environ, "TAGGER_DEBUG": "1", **(extra_env or {})}
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             cwd=ROOT,
             env=env,
@@ -691,30 +691,41 @@ def serve_and_load(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        try:
-            out["startup_s"] = wait_ready(proc, base_url, log_path)
-            out["processes"] = len(process_tree(proc.pid))
-            out["process_rss_mb_idle"] = {
-                pid: {"rss_mb": vm_rss_mb(pid), "cmd": cmdline(pid)}
-                for pid in process_tree(proc.pid)
-            }
-            out["rss_mb_idle"] = tree_rss_mb(proc.pid)
-            phases = [
-                ("healthz sequential", reqs["healthz"], 1, SEQ_REQUESTS, None),
-                ("predict sequential", reqs["single"], 1, SEQ_REQUESTS, None),
-                ("healthz concurrent", reqs["healthz"], CONC_CLIENTS, None, CONC_SECONDS),
-                ("predict concurrent", reqs["single"], CONC_CLIENTS, None, CONC_SECONDS),
-                (f"predict batch {API_BATCH}", reqs["batch"], BATCH_CLIENTS, None, BATCH_SECONDS),
-            ]
-            run_phase(base_url, proc.pid, reqs["single"], 2, count=WARMUP_REQUESTS)
-            for phase, phase_reqs, clients, count, seconds in phases:
-                log(f"api workers={workers}: {phase}")
-                out["phases"][phase] = run_phase(
-                    base_url, proc.pid, phase_reqs, clients, count, seconds
-                )
-            out["alive_after"] = proc.poll() is None
-        finally:
-            stop_server(proc)
+
+
+def serve_and_load(
+    models_dir: Path, name: str, port: int, workers: int, reqs: dict[str, list[Req]], logs: Path
+) -> dict[str, Any]:
+    """Start ``tagger serve``, run every phase against it, always stop it."""
+    if port_in_use(port):
+        raise RuntimeError(f"127.0.0.1:{port} is already in use; choose another --port")
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = logs / f"serve-w{workers}.log"
+    proc = start_server(models_dir, name, port, workers, log_path)
+    out: dict[str, Any] = {"command": proc.args, "phases": {}}
+    try:
+        out["startup_s"] = wait_ready(proc, base_url, log_path)
+        out["processes"] = len(process_tree(proc.pid))
+        out["process_rss_mb_idle"] = {
+            pid: {"rss_mb": vm_rss_mb(pid), "cmd": cmdline(pid)} for pid in process_tree(proc.pid)
+        }
+        out["rss_mb_idle"] = tree_rss_mb(proc.pid)
+        phases = [
+            ("healthz sequential", reqs["healthz"], 1, SEQ_REQUESTS, None),
+            ("predict sequential", reqs["single"], 1, SEQ_REQUESTS, None),
+            ("healthz concurrent", reqs["healthz"], CONC_CLIENTS, None, CONC_SECONDS),
+            ("predict concurrent", reqs["single"], CONC_CLIENTS, None, CONC_SECONDS),
+            (f"predict batch {API_BATCH}", reqs["batch"], BATCH_CLIENTS, None, BATCH_SECONDS),
+        ]
+        run_phase(base_url, proc.pid, reqs["single"], 2, count=WARMUP_REQUESTS)
+        for phase, phase_reqs, clients, count, seconds in phases:
+            log(f"api workers={workers}: {phase}")
+            out["phases"][phase] = run_phase(
+                base_url, proc.pid, phase_reqs, clients, count, seconds
+            )
+        out["alive_after"] = proc.poll() is None
+    finally:
+        stop_server(proc)
     out["server_log_tail"] = tail(log_path)
     return out
 

@@ -37,7 +37,6 @@ import platform
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,8 +64,8 @@ from perf import (  # noqa: E402  (perf.py also puts the project root on sys.pat
     port_in_use,
     process_tree,
     run_phase,
+    start_server,
     stop_server,
-    tagger_command,
     tail,
     timed,
     train_tiku,
@@ -138,36 +137,6 @@ def prepare_models(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[
     return models, refs, info
 
 
-def start_server(
-    models_dir: Path, ref: str, port: int, workers: int, token: str, log_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start ``tagger serve`` with the admin token in its own session (for perf.stop_server)."""
-    cmd = tagger_command() + [
-        "serve",
-        "--models-dir",
-        str(models_dir),
-        "--model",
-        ref,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    env = {**os.environ, "TAGGER_DEBUG": "1", "TAGGER_ADMIN_TOKEN": token}
-    with log_path.open("wb") as log_file:
-        return subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
 # --- the soak -----------------------------------------------------------------------------
 @dataclass
 class Soak:
@@ -235,8 +204,13 @@ async def reloader(
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"}
+    # A new connection per reload: an idle keep-alive connection may be closed by the server
+    # (uvicorn: after 5 s) just as the next reload reuses it, a client-side race.
     async with httpx.AsyncClient(
-        base_url=base_url, timeout=RELOAD_TIMEOUT_S, trust_env=False
+        base_url=base_url,
+        timeout=RELOAD_TIMEOUT_S,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
     ) as client:
         k = 1
         while k * every < seconds:
@@ -607,7 +581,9 @@ def run(args: argparse.Namespace, scratch: Path, report: dict[str, Any]) -> None
     base_url = f"http://127.0.0.1:{args.port}"
     token = secrets.token_urlsafe(24)
     log_path = scratch / "serve.log"
-    proc = start_server(models, refs[0], args.port, args.workers, token, log_path)
+    proc = start_server(
+        models, refs[0], args.port, args.workers, log_path, {"TAGGER_ADMIN_TOKEN": token}
+    )
     try:
         report["startup_s"] = wait_ready(proc, base_url, log_path)
         report["processes"] = len(process_tree(proc.pid))
