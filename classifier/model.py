@@ -163,7 +163,10 @@ class TopicClassifier:
         par_doc = np.repeat(np.arange(len(splits)), [len(ps) for ps in splits])
         prepared = self.prepare(flat)
         par_scores = self.score_prepared(prepared)
-        lengths = np.array([visible_len(p) for p in flat], dtype=float)
+        if self.config.aggregation == "weighted":  # lengths cost a pass over the text
+            lengths = np.array([visible_len(p) for p in flat], dtype=float)
+        else:
+            lengths = np.ones(len(flat))
         docs = self.document_scores(prepared, par_doc, lengths, len(splits), par_scores)
         return docs, splits, par_scores
 
