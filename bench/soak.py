@@ -270,7 +270,13 @@ async def soak_load(
     import httpx
 
     soak = Soak(scheduled=max(1, math.floor(rate * seconds)))
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    # Idle connections are dropped by this client (after 4 s) before uvicorn closes them (5 s),
+    # so no request is sent on a connection the server is closing (the reloader's race).
+    limits = httpx.Limits(
+        max_connections=MAX_IN_FLIGHT,
+        max_keepalive_connections=MAX_IN_FLIGHT,
+        keepalive_expiry=4.0,
+    )
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
     tasks: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(
