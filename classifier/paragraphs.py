@@ -23,9 +23,9 @@ _CJK_CHAR = re.compile(rf"[{_WIDE}]")
 _NUMBERED = re.compile(rf"(?<![0-9A-Za-z.])(\d{{1,3}})\s?\.(?=\s*[{_WIDE}]|\s+[^\s{_WIDE}])")
 # Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`. Latin letters (`A. 打击`)
 # are not headings: in exam questions and lists they are options inside one paragraph.
-_HEADING = re.compile(
-    r"[一二三四五六七八九十]{1,3}\s?[.、．]|[(（]\s?[一二三四五六七八九十]{1,3}\s?[)）]"
-    r"|第\s?[一二三四五六七八九十百\d]{1,4}\s?[章节部分]"
+_HEADING = re.compile(  # a segmenter may put a space between any two of these characters
+    r"(?:[一二三四五六七八九十]\s?){1,3}[.、．]|[(（]\s?(?:[一二三四五六七八九十]\s?){1,3}[)）]"
+    r"|第\s?(?:[一二三四五六七八九十百\d]\s?){1,4}[章节部分]"
 )
 # A heading starts a line or follows the end of a sentence.
 _HEADING_AFTER = set("。！？；：:;!?．.」』）)")
