@@ -31,6 +31,10 @@ class TrainingConfig:
     max_df: float = 1.0
     max_features: int | None = None
     sublinear_tf: bool = True
+    # character n-grams (of CJK runs with segmentation undone, of padded Latin words) beside
+    # the word n-grams; 0 = none
+    char_ngram_min: int = 1
+    char_ngram_max: int = 0
     # classifier
     C: float = 1.0
     class_weight: Literal["balanced"] | None = None
@@ -64,6 +68,12 @@ class TrainingConfig:
         _check(self.max_paragraph_chars >= 20, "max_paragraph_chars", "must be at least 20")
         _check(self.min_paragraph_chars >= 0, "min_paragraph_chars", "must be >= 0")
         _check(self.ngram_max >= 1, "ngram_max", "must be >= 1")
+        _check(self.char_ngram_min >= 1, "char_ngram_min", "must be >= 1")
+        _check(
+            self.char_ngram_max == 0 or self.char_ngram_max >= self.char_ngram_min,
+            "char_ngram_max",
+            "must be 0 (no character n-grams) or >= char_ngram_min",
+        )
         _check(self.min_df >= 1, "min_df", "must be >= 1")
         _check(0.0 < self.max_df <= 1.0, "max_df", "must be in (0, 1]")
         _check(self.C > 0, "C", "must be > 0")

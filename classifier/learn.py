@@ -19,7 +19,8 @@ from classifier.corpus import Document
 from classifier.decision import top_k, tune_label_thresholds, tune_threshold
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores, hits_matrix
-from classifier.model import TopicClassifier, build_vectorizer, join_by_document
+from classifier.features import build_vectorizer
+from classifier.model import TopicClassifier, join_by_document
 from classifier.paragraphs import split_paragraphs, visible_len
 
 # A progress hook: called with a description and a total, returns an "advance by n" function.

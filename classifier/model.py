@@ -16,7 +16,7 @@ from classifier.decision import Threshold, decide
 from classifier.paragraphs import split_paragraphs, visible_len
 
 if TYPE_CHECKING:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.base import TransformerMixin
 
 
 @dataclass(frozen=True)
@@ -43,21 +43,33 @@ class Prediction:
     paragraphs: list[ParagraphPrediction] | None = None
 
 
-def build_vectorizer(cfg: TrainingConfig) -> TfidfVectorizer:
-    """TF-IDF over prepared (space-joined) tokens, word n-grams up to ``cfg.ngram_max``."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+# Largest dense block of weights made while scoring, in floats (32 MB): bounds a batch's memory.
+MAX_BLOCK_FLOATS = 8 * 1024 * 1024
 
-    return TfidfVectorizer(
-        tokenizer=tokenizer.split_prepared,
-        token_pattern=None,
-        lowercase=False,
-        ngram_range=(1, cfg.ngram_max),
-        min_df=cfg.min_df,
-        max_df=cfg.max_df,
-        max_features=cfg.max_features,
-        sublinear_tf=cfg.sublinear_tf,
-        dtype=np.float32,
+
+def sparse_dense_product(
+    x: sp.csr_matrix, w: sp.csr_matrix, max_floats: int = MAX_BLOCK_FLOATS
+) -> NDArray[np.float32]:
+    """``(x @ w).toarray()`` through the dense block of the rows of ``w`` that ``x`` uses.
+
+    A sparse @ sparse product builds a sparse result that is nearly dense here (every label
+    gets a score), which costs 3-4 times the sums themselves; gathering the weight rows in use
+    into a dense block and doing one sparse @ dense product gives the same sums. Batches whose
+    block would exceed ``max_floats`` are halved.
+    """
+    used, position = np.unique(x.indices, return_inverse=True)
+    if len(used) * w.shape[1] > max_floats and x.shape[0] > 1:
+        half = x.shape[0] // 2
+        return np.vstack(
+            [
+                sparse_dense_product(x[:half], w, max_floats),
+                sparse_dense_product(x[half:], w, max_floats),
+            ]
+        )
+    compact = sp.csr_matrix(
+        (x.data, position.astype(np.int32).ravel(), x.indptr), shape=(x.shape[0], len(used))
     )
+    return np.asarray(compact @ w[used].toarray(), dtype=np.float32)
 
 
 def sigmoid(x: NDArray[np.floating]) -> NDArray[np.floating]:
@@ -102,7 +114,7 @@ class TopicClassifier:
         config: TrainingConfig,
         segmenter: str,
         labels: Sequence[str],
-        vectorizer: TfidfVectorizer,
+        vectorizer: TransformerMixin,
         coef: sp.csr_matrix,
         intercept: NDArray[np.float32],
         calibration: tuple[float, float] = (1.0, 0.0),
@@ -134,9 +146,18 @@ class TopicClassifier:
         return [tokenizer.prepare(t, self.segmenter) for t in texts]
 
     def decision_function(self, prepared: Sequence[str]) -> NDArray[np.float32]:
-        """Raw linear scores ``X @ W + b`` for prepared texts (one sparse product)."""
-        x = self.vectorizer_.transform(prepared)
-        return np.asarray((x @ self.coef_).toarray() + self.intercept_, dtype=np.float32)
+        """Raw linear scores ``X @ W + b`` for prepared texts (no Python loop over labels).
+
+        scikit-learn's input checks are skipped (our own vectorizer made ``x``); the product
+        is ``sparse_dense_product``.
+        """
+        from sklearn import config_context
+
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            x = sp.csr_matrix(self.vectorizer_.transform(prepared), dtype=np.float32)
+        out = sparse_dense_product(x, self.coef_)
+        out += self.intercept_
+        return out
 
     def calibrate(self, decision: NDArray[np.floating]) -> NDArray[np.float32]:
         a, b = self.calibration_

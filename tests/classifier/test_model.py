@@ -15,6 +15,7 @@ import pytest
 from classifier.config import TrainingConfig
 from classifier.corpus import read_corpus
 from classifier.decision import decide, select, top_k, tune_threshold
+from classifier.features import build_vectorizer
 from classifier.learn import (
     PreparedCorpus,
     choose_labels,
@@ -22,7 +23,7 @@ from classifier.learn import (
     label_matrix,
     validation_docs,
 )
-from classifier.model import aggregate, build_vectorizer
+from classifier.model import aggregate
 from classifier.tokenizer import _SPACE_NEAR_CJK
 
 # --- label matrix and fitting many labels ------------------------------------------------

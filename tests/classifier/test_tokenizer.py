@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from classifier import tokenizer
 from classifier.config import TrainingConfig
-from classifier.model import build_vectorizer
+from classifier.features import build_vectorizer
 from classifier.tokenizer import normalize, prepare, resolve_segmenter, tokenize
 
 SEGMENTERS = ["rjieba", "jieba"]

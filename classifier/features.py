@@ -1,0 +1,63 @@
+"""Feature extraction over prepared text: word n-grams, optionally with character n-grams.
+
+Character n-grams are taken from the prepared text with the segmenter's word boundaries
+inside CJK runs removed again (``join_cjk``), so they do not depend on how a text was
+segmented: a word the dictionary splits differently in two contexts still shares its
+character bigrams. Latin words keep their boundaries (``char_wb`` pads each word).
+
+The functions here are module-level on purpose: saved models refer to them by import path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from classifier import tokenizer
+from classifier.config import TrainingConfig
+
+if TYPE_CHECKING:
+    from sklearn.base import TransformerMixin
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SPACE_IN_CJK = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def join_cjk(prepared: str) -> str:
+    """Undo the segmentation inside CJK runs of a prepared text (``联合国 的`` → ``联合国的``)."""
+    return _SPACE_IN_CJK.sub("", prepared)
+
+
+def build_vectorizer(cfg: TrainingConfig) -> TransformerMixin:
+    """TF-IDF over prepared tokens (word n-grams up to ``cfg.ngram_max``); with
+    ``cfg.char_ngram_max`` > 0, stacked beside TF-IDF over character n-grams, each block
+    L2-normalised on its own."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    words = TfidfVectorizer(
+        tokenizer=tokenizer.split_prepared,
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=(1, cfg.ngram_max),
+        min_df=cfg.min_df,
+        max_df=cfg.max_df,
+        max_features=cfg.max_features,
+        sublinear_tf=cfg.sublinear_tf,
+        dtype=np.float32,
+    )
+    if cfg.char_ngram_max == 0:
+        return words
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        preprocessor=join_cjk,
+        lowercase=False,
+        ngram_range=(cfg.char_ngram_min, cfg.char_ngram_max),
+        min_df=cfg.min_df,
+        max_df=cfg.max_df,
+        sublinear_tf=cfg.sublinear_tf,
+        dtype=np.float32,
+    )
+    return FeatureUnion([("words", words), ("chars", chars)])

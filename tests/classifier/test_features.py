@@ -1,0 +1,56 @@
+"""Features: character n-grams beside word n-grams, independent of the segmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from classifier.config import TrainingConfig
+from classifier.errors import ClassifierError
+from classifier.features import build_vectorizer, join_cjk
+from classifier.tokenizer import prepare
+
+CHARS = TrainingConfig(min_df=1, char_ngram_min=1, char_ngram_max=2)
+
+
+def test_join_cjk_undoes_segmentation_inside_cjk_runs_only() -> None:
+    assert join_cjk("联合国 的 报告 sdg 4 年") == "联合国的报告 sdg 4 年"
+    assert join_cjk("world bank 报告") == "world bank 报告"
+
+
+@given(st.lists(st.sampled_from(["联合国", "的", "报告", "妇女", "教育", "un", "2030", "。"])))
+def test_character_features_do_not_depend_on_the_segmentation(words: list[str]) -> None:
+    raw = "".join(f" {w} " if w.isascii() else w for w in words)  # Latin words stay apart
+    spaced = " ".join(words)
+    assert join_cjk(prepare(raw)) == join_cjk(prepare(spaced))
+
+
+def test_word_and_character_blocks_are_stacked(tmp_path: Path) -> None:
+    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
+    vectorizer = build_vectorizer(CHARS)
+    x = vectorizer.fit_transform(texts)
+    words = vectorizer.transformer_list[0][1]
+    chars = vectorizer.transformer_list[1][1]
+    assert x.shape[1] == len(words.vocabulary_) + len(chars.vocabulary_)
+    assert "合国" in chars.vocabulary_ and "的报" in chars.vocabulary_  # across a word boundary
+    # each block is L2-normalised on its own
+    assert np.allclose((x.multiply(x)).sum(axis=1), 2.0)
+    joblib.dump(vectorizer, tmp_path / "v.joblib")
+    assert (joblib.load(tmp_path / "v.joblib").transform(texts) != x).nnz == 0
+
+
+def test_words_only_by_default() -> None:
+    assert not hasattr(build_vectorizer(TrainingConfig()), "transformer_list")
+
+
+@pytest.mark.parametrize(
+    "values", [{"char_ngram_min": 0}, {"char_ngram_min": 3, "char_ngram_max": 2}]
+)
+def test_invalid_character_ranges_are_refused(values: dict) -> None:
+    with pytest.raises(ClassifierError, match="char_ngram"):
+        TrainingConfig(**values)
