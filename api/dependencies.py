@@ -10,13 +10,17 @@ from api.settings import Settings
 from classifier.persistence import LoadedModel
 
 
-def get_model(request: Request) -> LoadedModel:
-    """The model serving now (a reference taken once per request)."""
+async def get_model(request: Request) -> LoadedModel:
+    """The model serving now (a reference taken once per request).
+
+    ``async`` because it only reads the app state: FastAPI would run a plain ``def``
+    dependency in its thread pool, a thread hop per request for nothing.
+    """
     model: LoadedModel = request.app.state.model
     return model
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

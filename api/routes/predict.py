@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.dependencies import ModelDep, SettingsDep
 from api.schemas import ParagraphResult, PredictRequest, PredictResponse, TagScore, TextResult
 from api.settings import Settings
 from classifier.model import Prediction
+from classifier.persistence import LoadedModel
 
 router = APIRouter(prefix="/v1", tags=["predict"])
+# Requests with at most this many characters in all are tagged on the event loop: that takes
+# about a millisecond, less than the thread-pool hop a plain ``def`` endpoint pays (and the
+# GIL lets the pool run only one of them at a time anyway). Bigger ones go to the pool, so
+# the loop keeps answering while they run.
+INLINE_CHARS = 2_000
 
 
 def check_limits(request: PredictRequest, settings: Settings) -> None:
@@ -66,13 +73,22 @@ def _result(pred: Prediction) -> TextResult:
         413: {"description": "Request body larger than the configured limit."},
     },
 )
-def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep) -> PredictResponse:
-    """Tag one text or a batch; scores are in [0, 1]. Runs in the thread pool, off the loop."""
+async def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep) -> Response:
+    """Tag one text or a batch; scores are in [0, 1]."""
     check_limits(request, settings)
+    if sum(len(t) for t in request.inputs()) <= INLINE_CHARS:
+        return _answer(request, model)
+    return await run_in_threadpool(_answer, request, model)
+
+
+def _answer(request: PredictRequest, model: LoadedModel) -> Response:
     predictions = model.model.predict(
         request.inputs(),
         top_k=request.top_k,
         threshold=request.threshold,
         paragraphs=request.paragraphs,
     )
-    return PredictResponse(model=model.ref, results=[_result(p) for p in predictions])
+    answer = PredictResponse(model=model.ref, results=[_result(p) for p in predictions])
+    # Serialized here: FastAPI would validate the answer a second time against
+    # response_model (which stays, for the schema), in one more thread-pool hop.
+    return Response(answer.model_dump_json(), media_type="application/json")
