@@ -232,13 +232,23 @@ def verify(folder: Path) -> dict[str, Any]:
             f"{str(expected)[:12]}…; refusing to load"
         )
     want = (meta.get("versions") or {}).get("scikit-learn", "")
-    import sklearn
-
-    if want.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+    have = _sklearn_version()
+    if want.split(".")[:2] != have.split(".")[:2]:
         raise IncompatibleModelError(
-            f"{folder}: trained with scikit-learn {want}, this is {sklearn.__version__}; retrain"
+            f"{folder}: trained with scikit-learn {want}, this is {have}; retrain"
         )
     return meta
+
+
+def _sklearn_version() -> str:
+    """The installed scikit-learn version, read without importing it.
+
+    ``tagger serve`` verifies the model in the process that only supervises the workers;
+    importing scikit-learn there would cost it about 100 MB for a version string.
+    """
+    from importlib.metadata import version
+
+    return version("scikit-learn")
 
 
 @dataclass(frozen=True)
