@@ -15,6 +15,8 @@ from classifier.tokenizer import SEGMENTERS
 
 Aggregation = Literal["mean", "max", "weighted", "whole", "mean+whole"]
 RarePolicy = Literal["drop", "keep"]
+# the neighbour weights tried on validation when ``neighbour_weight`` is unset
+NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TrainingConfig:
     # reported) under "drop", or kept with the global threshold under "keep".
     min_label_docs: int = 2
     rare_labels: RarePolicy = "drop"
+    # blend in the tags of the ``neighbours`` most similar training documents (0 = off), with
+    # weight ``neighbour_weight`` (None: chosen on validation among NEIGHBOUR_WEIGHTS)
+    neighbours: int = 0
+    neighbour_weight: float | None = None
     # decisions
     validation_fraction: float = 0.1
     aggregation: Aggregation = "mean"
@@ -78,6 +84,12 @@ class TrainingConfig:
         _check(0.0 < self.max_df <= 1.0, "max_df", "must be in (0, 1]")
         _check(self.C > 0, "C", "must be > 0")
         _check(self.prune_below >= 0, "prune_below", "must be >= 0")
+        _check(self.neighbours >= 0, "neighbours", "must be >= 0")
+        _check(
+            self.neighbour_weight is None or 0.0 <= self.neighbour_weight <= 1.0,
+            "neighbour_weight",
+            "must be in [0, 1] (or unset: chosen on validation)",
+        )
         _check(self.min_label_docs >= 1, "min_label_docs", "must be >= 1")
         _check(self.rare_labels in ("drop", "keep"), "rare_labels", "must be 'drop' or 'keep'")
         _check(

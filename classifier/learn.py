@@ -14,13 +14,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier import tokenizer
-from classifier.config import TrainingConfig
+from classifier.config import NEIGHBOUR_WEIGHTS, TrainingConfig
 from classifier.corpus import Document
 from classifier.decision import top_k, tune_label_thresholds, tune_threshold
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores, hits_matrix
 from classifier.features import build_vectorizer
 from classifier.model import TopicClassifier, join_by_document
+from classifier.neighbours import NeighbourIndex
 from classifier.paragraphs import split_paragraphs, visible_len
 
 # A progress hook: called with a description and a total, returns an "advance by n" function.
@@ -235,6 +236,8 @@ class FitReport:
     n_features: int
     n_weights: int
     validation: dict[str, Any]
+    # the neighbour weight chosen on validation and the document micro-F1 of each tried
+    neighbours: dict[str, Any] = field(default_factory=dict)
 
 
 def fit_classifier(
@@ -254,12 +257,16 @@ def fit_classifier(
     model = _fit_model(fit_part, labels, cfg, segmenter, jobs, progress)
     unlearnable = sorted({t for ts in val_part.doc_tags for t in ts} - set(labels) - set(dropped))
     validation: dict[str, Any] = {}
+    neighbours: dict[str, Any] = {}
     if val_part.n_documents:
-        validation = _calibrate_and_tune(model, val_part, cfg)
+        validation, neighbours = _calibrate_and_tune(model, val_part, cfg)
     if cfg.refit_on_all and val_part.n_documents:
         labels, dropped = choose_labels(data.doc_tags, cfg)
         refit = _fit_model(data, labels, cfg, segmenter, jobs, progress)
         refit.calibration_, refit.thresholds_ = model.calibration_, model.thresholds_
+        refit.neighbour_weight_ = model.neighbour_weight_
+        if model.neighbours_ is None:
+            refit.neighbours_ = None
         refit.label_thresholds_ = _carry_label_thresholds(model, refit)
         model = refit
     report = FitReport(
@@ -270,6 +277,7 @@ def fit_classifier(
         n_features=model.coef_.shape[0],
         n_weights=int(model.coef_.nnz),
         validation=validation,
+        neighbours=neighbours,
     )
     return model, report
 
@@ -305,7 +313,7 @@ def _fit_model(
         raise NotTrainedError(f"cannot build features: {exc}") from None
     y = label_matrix(tags, labels)
     coef, intercept = fit_linear(x, y, cfg, jobs, progress)
-    return TopicClassifier(
+    model = TopicClassifier(
         config=cfg,
         segmenter=segmenter,
         labels=labels,
@@ -313,24 +321,60 @@ def _fit_model(
         coef=coef,
         intercept=intercept,
     )
+    if cfg.neighbours:
+        docs = join_by_document(data.texts, np.asarray(data.par_doc), data.n_documents)
+        model.neighbours_ = NeighbourIndex.build(
+            vectorizer.transform(docs), label_matrix(data.doc_tags, labels), cfg.neighbours
+        )
+    return model
 
 
 def _calibrate_and_tune(
     model: TopicClassifier, val: PreparedCorpus, cfg: TrainingConfig
-) -> dict[str, Any]:
-    """Fit the score sigmoid, then the paragraph and document thresholds, on validation data.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit the score sigmoid, choose the neighbour weight (best validation document micro-F1,
+    thresholds tuned in-sample), then tune the paragraph and document thresholds.
+
+    Returns the validation metrics and the neighbour-weight choice (empty without an index).
 
     The validation metrics returned are cross-fitted: each half of the validation documents
     is scored with thresholds tuned on the other half, so they are not flattered by tuning.
     """
     labels = list(model.labels_)
     par_gold = val.paragraph_tags()
-    decision = model.decision_function(val.texts)
+    x = model.features(val.texts)
+    decision = model.linear(x)
     model.calibration_ = fit_calibration(decision, label_matrix(par_gold, labels), cfg.seed)
     par_doc = np.asarray(val.par_doc)
-    par_scores = model.calibrate(decision)
     par_len = np.asarray(val.par_len, dtype=float)
-    doc_scores = model.document_scores(val.texts, par_doc, par_len, val.n_documents, par_scores)
+    linear_scores = model.calibrate(decision)
+    neighbour_scores = model.neighbours_.scores(x) if model.neighbours_ is not None else 0.0
+
+    def scores_with(weight: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        model.neighbour_weight_ = weight
+        par = (
+            linear_scores
+            if weight == 0
+            else (1 - weight) * linear_scores + weight * neighbour_scores
+        )
+        par = np.asarray(par, dtype=np.float32)
+        return par, model.document_scores(val.texts, par_doc, par_len, val.n_documents, par)
+
+    choice: dict[str, float] = {}
+    if model.neighbours_ is not None:
+        weights = NEIGHBOUR_WEIGHTS if cfg.neighbour_weight is None else (cfg.neighbour_weight,)
+        for w in weights:
+            doc = scores_with(w)[1]
+            t, _ = fit_thresholds(doc, val.doc_tags, labels, cfg)
+            choice[f"{w:g}"] = evaluate_scores(
+                doc, val.doc_tags, labels, t, cfg.min_labels, cfg.max_labels
+            )["micro"]["f1"]
+        best = max(weights, key=lambda w: choice[f"{w:g}"])
+        if best == 0:
+            model.neighbours_ = None
+    else:
+        best = 0.0
+    par_scores, doc_scores = scores_with(best)
     results = {}
     for level, scores, gold, groups in (
         ("paragraph", par_scores, par_gold, par_doc),
@@ -342,7 +386,7 @@ def _calibrate_and_tune(
             model.label_thresholds_[level] = per_label
         results[level] = cross_fitted_metrics(scores, gold, labels, cfg, groups)
         results[level].pop("per_label")
-    return results
+    return results, {"chosen": best, "tried": choice} if choice else {}
 
 
 def fit_thresholds(

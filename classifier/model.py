@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from classifier import tokenizer
 from classifier.config import TrainingConfig
 from classifier.decision import Threshold, decide
+from classifier.neighbours import NeighbourIndex
 from classifier.paragraphs import split_paragraphs, visible_len
 
 if TYPE_CHECKING:
@@ -106,7 +107,14 @@ def join_by_document(
 
 
 class TopicClassifier:
-    """Everything prediction needs: text settings, vectorizer, weights, labels, thresholds."""
+    """Everything prediction needs: text settings, vectorizer, weights, labels, thresholds.
+
+    With a neighbour index, scores are ``(1 - w) * linear + w * neighbours``.
+    """
+
+    # class-level defaults: models saved before neighbours existed unpickle without them
+    neighbours_: NeighbourIndex | None = None
+    neighbour_weight_: float = 0.0
 
     def __init__(
         self,
@@ -145,26 +153,38 @@ class TopicClassifier:
         """Tokenize texts with the segmenter the model was trained with."""
         return [tokenizer.prepare(t, self.segmenter) for t in texts]
 
-    def decision_function(self, prepared: Sequence[str]) -> NDArray[np.float32]:
-        """Raw linear scores ``X @ W + b`` for prepared texts (no Python loop over labels).
-
-        scikit-learn's input checks are skipped (our own vectorizer made ``x``); the product
-        is ``sparse_dense_product``.
-        """
+    def features(self, prepared: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF rows of prepared texts (scikit-learn's input checks skipped: our own
+        vectorizer made them)."""
         from sklearn import config_context
 
         with config_context(assume_finite=True, skip_parameter_validation=True):
-            x = sp.csr_matrix(self.vectorizer_.transform(prepared), dtype=np.float32)
+            return sp.csr_matrix(self.vectorizer_.transform(prepared), dtype=np.float32)
+
+    def linear(self, x: sp.csr_matrix) -> NDArray[np.float32]:
+        """Raw linear scores ``X @ W + b`` (``sparse_dense_product``, no loop over labels)."""
         out = sparse_dense_product(x, self.coef_)
         out += self.intercept_
         return out
+
+    def decision_function(self, prepared: Sequence[str]) -> NDArray[np.float32]:
+        """Raw linear scores for prepared texts."""
+        return self.linear(self.features(prepared))
+
+    def blend(self, x: sp.csr_matrix, linear_scores: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Calibrated linear scores blended with the neighbour scores (if the model has any)."""
+        w = self.neighbour_weight_
+        if self.neighbours_ is None or w == 0:
+            return linear_scores
+        return np.asarray((1 - w) * linear_scores + w * self.neighbours_.scores(x), np.float32)
 
     def calibrate(self, decision: NDArray[np.floating]) -> NDArray[np.float32]:
         a, b = self.calibration_
         return np.asarray(sigmoid(a * decision + b), dtype=np.float32)
 
     def score_prepared(self, prepared: Sequence[str]) -> NDArray[np.float32]:
-        return self.calibrate(self.decision_function(prepared))
+        x = self.features(prepared)
+        return self.blend(x, self.calibrate(self.linear(x)))
 
     def score_paragraphs(self, paragraphs: Sequence[str]) -> NDArray[np.float32]:
         """Scores in [0, 1], one row per paragraph, one column per label."""

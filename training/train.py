@@ -138,6 +138,11 @@ def build_metadata(
             "max_labels": cfg.max_labels,
             "aggregation": cfg.aggregation,
             "calibration": {"a": model.calibration_[0], "b": model.calibration_[1]},
+            "neighbours": {
+                "k": cfg.neighbours if model.neighbours_ is not None else 0,
+                "weight": model.neighbour_weight_ if model.neighbours_ is not None else 0.0,
+                "validation_micro_f1_by_weight": fit.neighbours.get("tried", {}),
+            },
         },
         "metrics": {"validation": fit.validation},
         "training": {
