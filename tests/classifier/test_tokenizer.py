@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import unicodedata
 from pathlib import Path
 
 import joblib
@@ -111,3 +112,19 @@ def test_vectorizer_survives_joblib_round_trip(tmp_path: Path) -> None:
     assert loaded.vocabulary_ == vectorizer.vocabulary_
     assert (loaded.transform(texts) != before).nnz == 0
     assert "联合国 的" in loaded.vocabulary_  # bigrams of prepared tokens
+
+
+# ASCII, ideographs, full-width forms, circled numbers, compatibility ideographs, combining
+# marks (which compose with the character before), Hangul jamo (which compose with each
+# other), ligatures and the ideographic space: what NFKC changes, and what sits next to it.
+_NFKC_ALPHABET = st.sampled_from(
+    list("aAe1 ,.-\n联合国教育")
+    + list("，：Ａｅ１①Ⅱ\u3000ﬁ\uf900\u2126")
+    + ["\u0301", "\u0308", "\u0327", "\u1100", "\u1161", "\u11a8", "\uac00", "\u09c7", "\u09be"]
+)
+
+
+@given(st.lists(_NFKC_ALPHABET, max_size=40).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_nfkc_on_runs_equals_nfkc(text: str) -> None:
+    assert tokenizer.nfkc(text) == unicodedata.normalize("NFKC", text)
