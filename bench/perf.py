@@ -1,6 +1,7 @@
 """Performance benchmark of tagger: segmentation, in-process prediction and the HTTP API.
 
-    .venv/bin/python bench/perf.py [--model-dir DIR --model NAME] [--train-tiku] [--repeats 5]
+    .venv/bin/python bench/perf.py [--model-dir DIR --model NAME] [--train-tiku [--set K=V]...]
+                                   [--repeats 5]
                                    [--sections seg,predict,api] [--port 8765] [--seg-mb 5]
                                    [--data ../shared/data] [--out bench/out]
 
@@ -18,8 +19,9 @@ its ratio to a reference measured in the same run, so a busy machine shifts both
   throughput of ``score_prepared`` and ``predict`` on 1000 texts; the reference is a
   per-label Python loop over the weight columns (as a one-vs-rest ensemble scores), on the
   same inputs. Also the model's size, shape and the RSS of a fresh process that loaded it.
-* api: ``tagger serve`` with 1 and 2 workers on 127.0.0.1:--port, driven by an asyncio +
-  httpx load generator in this process: sequential single-text requests (p50/p99), 16
+* api: ``tagger serve`` with 1 and 2 workers on 127.0.0.1:--port, driven by bench/loadgen.py
+  (keep-alive sockets, requests encoded once; an HTTP client library would use more CPU per
+  request than the server) in this process: sequential single-text requests (p50/p99), 16
   concurrent clients for 10 s (req/s, p50/p99, errors), 64-text batches from 2 clients for
   10 s (texts/s); the reference is GET /healthz (the framework floor) in the same modes.
   Each phase reports the server's CPU seconds (sum over its process tree), this client's
@@ -63,6 +65,7 @@ from classifier.persistence import MODEL_FILE, load_model  # noqa: E402
 from training.train import library_versions  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
 from invariance import token_agreement  # noqa: E402
 
 SECTIONS = ("seg", "predict", "api")
@@ -548,6 +551,16 @@ async def drive(
     return result
 
 
+def drive_raw(
+    base_url: str, reqs: list[Req], clients: int, count: int | None, seconds: float | None
+) -> LoadResult:
+    """The same load through bench/loadgen.py (keep-alive sockets, requests encoded once)."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    raw = [loadgen.Request.make(r.method, r.path, r.body, r.items) for r in reqs]
+    res = loadgen.drive(host, int(port), raw, clients, count, seconds)
+    return LoadResult(res.latencies, res.ok, res.items, res.errors, res.messages, res.wall_s)
+
+
 def run_phase(
     base_url: str,
     server_pid: int,
@@ -555,10 +568,17 @@ def run_phase(
     clients: int,
     count: int | None = None,
     seconds: float | None = None,
+    generator: str = "httpx",
 ) -> dict[str, Any]:
-    """Run one load phase; add server and client CPU seconds and the server RSS."""
+    """Run one load phase; add server and client CPU seconds and the server RSS.
+
+    ``generator`` is ``raw`` (bench/loadgen.py) or ``httpx`` (httpx.AsyncClient).
+    """
     server0, client0 = tree_cpu_s(server_pid), client_cpu_s()
-    res = asyncio.run(drive(base_url, reqs, clients, count, seconds))
+    if generator == "raw":
+        res = drive_raw(base_url, reqs, clients, count, seconds)
+    else:
+        res = asyncio.run(drive(base_url, reqs, clients, count, seconds))
     server_cpu, client_cpu = tree_cpu_s(server_pid) - server0, client_cpu_s() - client0
     lat = res.latencies
     return {
@@ -717,13 +737,16 @@ def serve_and_load(
             ("predict concurrent", reqs["single"], CONC_CLIENTS, None, CONC_SECONDS),
             (f"predict batch {API_BATCH}", reqs["batch"], BATCH_CLIENTS, None, BATCH_SECONDS),
         ]
-        run_phase(base_url, proc.pid, reqs["single"], 2, count=WARMUP_REQUESTS)
+        run_phase(base_url, proc.pid, reqs["single"], 2, count=WARMUP_REQUESTS, generator="raw")
         for phase, phase_reqs, clients, count, seconds in phases:
             log(f"api workers={workers}: {phase}")
             out["phases"][phase] = run_phase(
-                base_url, proc.pid, phase_reqs, clients, count, seconds
+                base_url, proc.pid, phase_reqs, clients, count, seconds, generator="raw"
             )
         out["alive_after"] = proc.poll() is None
+        out["process_rss_mb_end"] = {
+            pid: {"rss_mb": vm_rss_mb(pid), "cmd": cmdline(pid)} for pid in process_tree(proc.pid)
+        }
     finally:
         stop_server(proc)
     out["server_log_tail"] = tail(log_path)
@@ -738,7 +761,7 @@ def api_section(
     reqs = api_requests(texts)
     result: dict[str, Any] = {"workers": {}}
     table = Table(
-        "api: tagger serve on 127.0.0.1, httpx.AsyncClient load generator in this process",
+        "api: tagger serve on 127.0.0.1, bench/loadgen.py load generator in this process",
         [
             "workers",
             "phase",
@@ -771,7 +794,9 @@ def api_section(
             table.rows += api_rows(workers, run["phases"])
             table.notes.append(
                 f"workers={workers}: ready after {run['startup_s']:.1f} s, {run['processes']} "
-                f"processes, idle RSS {run['rss_mb_idle']:.0f} MB"
+                f"processes, idle RSS {run['rss_mb_idle']:.0f} MB in all; per process idle "
+                f"{process_rss(run['process_rss_mb_idle'])}, after the phases "
+                f"{process_rss(run.get('process_rss_mb_end', {}))}"
                 + ("" if run.get("alive_after", True) else "; SERVER DIED during the phases")
             )
     table.notes += [
@@ -811,6 +836,18 @@ def api_section(
                 )
     _fill_ratios(table, result, in_process)
     return result, [table]
+
+
+def process_rss(processes: dict[int, dict[str, Any]]) -> str:
+    """``MB (role)`` of each server process, largest first: supervisor, worker or helper."""
+
+    def role(cmd: str) -> str:
+        if "spawn_main" in cmd:
+            return "worker"
+        return "helper" if "resource_tracker" in cmd else "main"
+
+    rows = sorted(processes.values(), key=lambda p: -p["rss_mb"])
+    return ", ".join(f"{p['rss_mb']:.0f} MB ({role(p['cmd'])})" for p in rows) or "-"
 
 
 def api_rows(workers: int, phases: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -869,13 +906,20 @@ def api_problems(result: dict[str, Any]) -> int:
 
 
 # --- main ---------------------------------------------------------------------------------
-def train_tiku(data: Path, scratch: Path) -> tuple[Path, str, dict[str, Any]]:
+def train_tiku(
+    data: Path, scratch: Path, overrides: Sequence[str] = ()
+) -> tuple[Path, str, dict[str, Any]]:
     """Train a tiku model into the scratch folder; return its folder, name and timing."""
+    from classifier.config import TrainingConfig
+    from training.cli import _parse_set
     from training.train import train
 
     models = scratch / "models"
-    log("training a tiku model (jobs=2), a few minutes")
-    wall, cpu, res = timed(lambda: train([data / "tiku" / "train"], models, name="tiku", jobs=2))
+    cfg = TrainingConfig().replace(**_parse_set(list(overrides)))
+    log(f"training a tiku model (jobs=2, {' '.join(overrides) or 'defaults'}), a few minutes")
+    wall, cpu, res = timed(
+        lambda: train([data / "tiku" / "train"], models, name="tiku", config=cfg, jobs=2)
+    )
     log(f"trained {res.folder} in {wall:.0f} s")
     return models, "tiku", {"folder": str(res.folder), "wall_s": wall, "parent_cpu_s": cpu}
 
@@ -886,6 +930,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help="models folder holding --model")
     parser.add_argument("--model", default="tiku", help="model as NAME[@VERSION]")
     parser.add_argument("--train-tiku", action="store_true", help="train a tiku model first")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for --train-tiku (e.g. rare_labels=keep prune_below=0.01)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--port", type=int, default=8765)
@@ -927,7 +979,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         models_dir, name = args.model_dir, args.model
         if args.train_tiku and {"predict", "api"} & set(args.sections):
-            models_dir, name, report["training"] = train_tiku(args.data, scratch)
+            models_dir, name, report["training"] = train_tiku(args.data, scratch, args.overrides)
         for section in args.sections:
             log(f"section {section}")
             try:
