@@ -15,6 +15,8 @@ from classifier.tokenizer import SEGMENTERS
 
 Aggregation = Literal["mean", "max", "weighted", "whole", "mean+whole"]
 RarePolicy = Literal["drop", "keep"]
+Learner = Literal["svm", "logistic", "sgd"]
+LEARNERS = ("svm", "logistic", "sgd")
 # the neighbour weights tried on validation when ``neighbour_weight`` is unset
 NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 
@@ -37,7 +39,10 @@ class TrainingConfig:
     # the word n-grams; 0 = none
     char_ngram_min: int = 1
     char_ngram_max: int = 0
-    # classifier
+    # classifier: one binary linear model per label, all with regularisation strength C:
+    # "svm" (LinearSVC, squared hinge), "logistic" (liblinear logistic regression) or "sgd"
+    # (SGDClassifier, modified Huber loss, alpha = 1 / (C * n_samples))
+    learner: Learner = "svm"
     C: float = 1.0
     class_weight: Literal["balanced"] | None = None
     prune_below: float = 0.0
@@ -82,6 +87,7 @@ class TrainingConfig:
         )
         _check(self.min_df >= 1, "min_df", "must be >= 1")
         _check(0.0 < self.max_df <= 1.0, "max_df", "must be in (0, 1]")
+        _check(self.learner in LEARNERS, "learner", f"must be one of {', '.join(LEARNERS)}")
         _check(self.C > 0, "C", "must be > 0")
         _check(self.prune_below >= 0, "prune_below", "must be >= 0")
         _check(self.neighbours >= 0, "neighbours", "must be >= 0")

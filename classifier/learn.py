@@ -164,7 +164,7 @@ def fit_linear(
     jobs: int = 1,
     progress: ProgressHook = no_progress,
 ) -> tuple[sp.csr_matrix, NDArray[np.float32]]:
-    """One linear SVM per label (in parallel threads); stack the weights into one matrix.
+    """One linear model per label (in parallel threads); stack the weights into one matrix.
 
     liblinear releases the GIL, so threads share ``x`` without copies. Each label's weights
     are pruned to |w| > ``cfg.prune_below`` as they arrive, so memory holds one dense vector
@@ -172,7 +172,6 @@ def fit_linear(
     """
     from joblib import Parallel, delayed
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
 
     x64 = sp.csr_matrix(x, dtype=np.float64)
     n_features, n_labels = x.shape[1], y.shape[1]
@@ -181,13 +180,13 @@ def fit_linear(
         target = y[:, j].toarray().ravel()
         if target.all():
             return j, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), 1.0
-        svm = LinearSVC(C=cfg.C, class_weight=cfg.class_weight, dual="auto", random_state=cfg.seed)
+        estimator = _binary_learner(cfg, x.shape[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            svm.fit(x64, target)
-        w = svm.coef_.ravel()
+            estimator.fit(x64, target)
+        w = estimator.coef_.ravel()
         keep = np.flatnonzero(np.abs(w) > cfg.prune_below)
-        return j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])
+        return j, keep, w[keep].astype(np.float32), float(estimator.intercept_[0])
 
     advance = progress("fitting", n_labels)
     rows, cols, vals = [], [], []
@@ -206,6 +205,28 @@ def fit_linear(
         dtype=np.float32,
     )
     return coef, intercept
+
+
+def _binary_learner(cfg: TrainingConfig, n_samples: int) -> Any:
+    """An unfitted binary linear classifier of the configured kind."""
+    if cfg.learner == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(
+            C=cfg.C, class_weight=cfg.class_weight, solver="liblinear", random_state=cfg.seed
+        )
+    if cfg.learner == "sgd":
+        from sklearn.linear_model import SGDClassifier
+
+        return SGDClassifier(
+            loss="modified_huber",
+            alpha=1.0 / (cfg.C * n_samples),
+            class_weight=cfg.class_weight,
+            random_state=cfg.seed,
+        )
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=cfg.C, class_weight=cfg.class_weight, dual="auto", random_state=cfg.seed)
 
 
 def fit_calibration(

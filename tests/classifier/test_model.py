@@ -63,6 +63,33 @@ def test_fit_linear_keeps_label_columns_in_place_with_many_labels() -> None:
     assert wrong == []
 
 
+@pytest.mark.parametrize("learner", ["svm", "logistic", "sgd"])
+def test_every_learner_ranks_each_labels_own_token_first(learner: str) -> None:
+    n = 12
+    texts = [f"tok{j} w{(j + k) % 3}" for j in range(n) for k in range(3)]
+    tags = [(f"L{j}",) for j in range(n) for _ in range(3)]
+    labels = [f"L{j}" for j in range(n)]
+    cfg = TrainingConfig(min_df=1, learner=learner, C=10.0)
+    vectorizer = build_vectorizer(cfg)
+    x = vectorizer.fit_transform(texts)
+    coef, intercept = fit_linear(x, label_matrix(tags, labels), cfg)
+    scores = np.asarray((x @ coef).toarray()) + intercept
+    assert (scores.argmax(axis=1) == np.repeat(np.arange(n), 3)).all()
+
+
+def test_pruning_drops_small_weights_only() -> None:
+    texts = [f"tok{j} w{(j + k) % 3} common" for j in range(6) for k in range(3)]
+    tags = [(f"L{j}",) for j in range(6) for _ in range(3)]
+    labels = [f"L{j}" for j in range(6)]
+    x = build_vectorizer(TrainingConfig(min_df=1)).fit_transform(texts)
+    full, _ = fit_linear(x, label_matrix(tags, labels), TrainingConfig(min_df=1))
+    pruned, _ = fit_linear(x, label_matrix(tags, labels), TrainingConfig(min_df=1, prune_below=0.1))
+    dense, kept = full.toarray(), pruned.toarray()
+    assert pruned.nnz < full.nnz
+    assert np.allclose(kept[np.abs(dense) > 0.1], dense[np.abs(dense) > 0.1])
+    assert not kept[np.abs(dense) <= 0.1].any()
+
+
 # --- labels and the validation split -----------------------------------------------------
 
 

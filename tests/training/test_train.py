@@ -162,6 +162,7 @@ def test_load_config_toml_and_json(tmp_path: Path) -> None:
         {"max_paragraph_chars": 5},
         {"min_df": 0},
         {"max_df": 0},
+        {"learner": "forest"},
     ],
 )
 def test_invalid_config_is_refused(values: dict) -> None:
