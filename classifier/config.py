@@ -38,14 +38,16 @@ class TrainingConfig:
     # character n-grams (of CJK runs with segmentation undone, of padded Latin words) beside
     # the word n-grams; 0 = none
     char_ngram_min: int = 1
-    char_ngram_max: int = 0
+    char_ngram_max: int = 2
     # classifier: one binary linear model per label, all with regularisation strength C:
     # "svm" (LinearSVC, squared hinge), "logistic" (liblinear logistic regression) or "sgd"
     # (SGDClassifier, modified Huber loss, alpha = 1 / (C * n_samples))
     learner: Learner = "svm"
     C: float = 1.0
     class_weight: Literal["balanced"] | None = None
-    prune_below: float = 0.0
+    # weights with |w| <= prune_below are dropped (features are unit-length TF-IDF blocks);
+    # 0.05 keeps one weight in 5 to 20 and measured as good or better on every corpus
+    prune_below: float = 0.05
     # add each multi-paragraph document as one more training example
     train_on_documents: bool = False
     # labels: a tag on fewer than ``min_label_docs`` training documents is dropped (and

@@ -1,8 +1,12 @@
 """Search hyperparameters on the validation split of the training documents (never on test).
 
-A coordinate search: for each parameter in turn, try its candidate values with the others at
-their best so far, keep the value with the best validation document micro-F1. Cheaper than a
-full grid and enough for a handful of parameters with a clear effect each.
+A coordinate search: score the base configuration, then for each parameter in turn try its
+candidate values with the others at their best so far, and move to a value only when its
+validation document micro-F1 beats the best so far by more than ``MIN_GAIN``. Cheaper than a
+full grid and enough for a handful of parameters with a clear effect each; the margin keeps
+the search from chasing the noise of one validation split (about ±0.5 points of F1 on
+corpora of a thousand validation documents), so the measured defaults stay unless a change
+clearly wins.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from classifier.learn import (
 # Parameters that change paragraph splitting need the corpus prepared again.
 PREPARATION = ("max_paragraph_chars", "min_paragraph_chars", "segmenter")
 DEFAULT_GRID: dict[str, list[Any]] = {
-    "max_paragraph_chars": [1000, 3000],
-    "min_paragraph_chars": [30, 100, 300],
+    "min_paragraph_chars": [100, 300],
+    "char_ngram_max": [0, 2, 3],
     "ngram_max": [1, 2],
+    "prune_below": [0.0, 0.05, 0.1],
     "C": [0.5, 1.0, 2.0],
     "aggregation": ["mean", "weighted"],
 }
+MIN_GAIN = 0.002
 
 
 @dataclass
@@ -58,23 +64,30 @@ def tune(
     grid = grid or DEFAULT_GRID
     prepared: dict[tuple[Any, ...], PreparedCorpus] = {}
     scores: dict[tuple[tuple[str, Any], ...], float] = {}
-    result = TuneResult(best=base.replace(refit_on_all=False), best_score=-1.0)
-    advance = progress("tuning", sum(len(v) for v in grid.values()))
+    advance = progress("tuning", 1 + sum(len(v) for v in grid.values()))
+
+    def score(cfg: TrainingConfig) -> float:
+        key = tuple(sorted((k, repr(v)) for k, v in cfg.to_dict().items() if k != "extra"))
+        if key not in scores:
+            data_key = tuple(getattr(cfg, p) for p in PREPARATION)
+            if data_key not in prepared:
+                prepared[data_key] = prepare_corpus(documents, cfg, segmenter, jobs)
+            _, report = fit_classifier(prepared[data_key], cfg, segmenter, jobs)
+            scores[key] = objective(report.validation)
+            result.trials.append(
+                {"params": {p: getattr(cfg, p) for p in grid}, "score": scores[key]}
+            )
+        advance(1)
+        return scores[key]
+
+    start = base.replace(refit_on_all=False)
+    result = TuneResult(best=start, best_score=-1.0)
+    result.best_score = score(start)
     for name, values in grid.items():
         for value in values:
             cfg = result.best.replace(**{name: value})
-            key = tuple(sorted((k, v) for k, v in cfg.to_dict().items() if k != "extra"))
-            if key not in scores:
-                data_key = tuple(getattr(cfg, p) for p in PREPARATION)
-                if data_key not in prepared:
-                    prepared[data_key] = prepare_corpus(documents, cfg, segmenter, jobs)
-                _, report = fit_classifier(prepared[data_key], cfg, segmenter, jobs)
-                scores[key] = objective(report.validation)
-                result.trials.append(
-                    {"params": {p: getattr(cfg, p) for p in grid}, "score": scores[key]}
-                )
-            if scores[key] > result.best_score:
-                result.best, result.best_score = cfg, scores[key]
-            advance(1)
+            s = score(cfg)
+            if s > result.best_score + MIN_GAIN:
+                result.best, result.best_score = cfg, s
     result.best = result.best.replace(refit_on_all=base.refit_on_all)
     return result

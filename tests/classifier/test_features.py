@@ -44,8 +44,9 @@ def test_word_and_character_blocks_are_stacked(tmp_path: Path) -> None:
     assert (joblib.load(tmp_path / "v.joblib").transform(texts) != x).nnz == 0
 
 
-def test_words_only_by_default() -> None:
-    assert not hasattr(build_vectorizer(TrainingConfig()), "transformer_list")
+def test_words_only_without_character_ngrams() -> None:
+    assert not hasattr(build_vectorizer(TrainingConfig(char_ngram_max=0)), "transformer_list")
+    assert hasattr(build_vectorizer(TrainingConfig()), "transformer_list")
 
 
 @pytest.mark.parametrize(

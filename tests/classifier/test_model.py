@@ -52,7 +52,7 @@ def test_fit_linear_keeps_label_columns_in_place_with_many_labels() -> None:
             texts.append(f"tok{j} w{(j + k) % 5}")
             tags.append((f"L{j}",))
     labels = [f"L{j}" for j in range(N_MANY)]
-    cfg = TrainingConfig(min_df=1, ngram_max=1)
+    cfg = TrainingConfig(min_df=1, ngram_max=1, char_ngram_max=0)
     vectorizer = build_vectorizer(cfg)
     x = vectorizer.fit_transform(texts)
     coef, intercept = fit_linear(x, label_matrix(tags, labels), cfg)

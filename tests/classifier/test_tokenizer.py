@@ -103,7 +103,7 @@ def test_tokenize_is_picklable() -> None:
 
 
 def test_vectorizer_survives_joblib_round_trip(tmp_path: Path) -> None:
-    cfg = TrainingConfig(min_df=1, ngram_max=2)
+    cfg = TrainingConfig(min_df=1, ngram_max=2, char_ngram_max=0)
     texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
     vectorizer = build_vectorizer(cfg)
     before = vectorizer.fit_transform(texts)

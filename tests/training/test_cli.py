@@ -110,6 +110,37 @@ def test_train_then_models_lists_it(runner: CliRunner, tmp_path: Path, sample_di
     assert f"cli@{folder.name}" in listed.stdout
 
 
+def test_tune_records_the_search_and_trains_the_winner(
+    runner: CliRunner, tmp_path: Path, sample_dir: Path
+) -> None:
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"C": [0.5], "neighbours": [0, 5]}))
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, ["tune", str(sample_dir), "--grid", str(grid), "--models-dir", str(models)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = (models / "default").iterdir()
+    meta = json.loads((folder / "metadata.json").read_text())
+    tuning = meta["tuning"]
+    assert tuning["objective"] == "validation document micro-F1"
+    assert tuning["trials"][0]["params"] == {"C": 1.0, "neighbours": 0}  # the defaults first
+    assert {k: meta["config"][k] for k in ("C", "neighbours")} == tuning["best"]
+    assert tuning["best_score"] == max(t["score"] for t in tuning["trials"]) or (
+        tuning["best"] == tuning["trials"][0]["params"]
+    )
+    assert "best {" in result.stdout
+
+
+def test_tune_with_a_bad_grid_fails_in_one_line(tmp_path: Path, sample_dir: Path) -> None:
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"C": []}))
+    result = run_tagger("tune", str(sample_dir), "--grid", str(grid))
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("the grid must map field names to non-empty lists")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_models_honours_environment(runner: CliRunner, trained, trained_models_dir) -> None:
     result = runner.invoke(app, ["models"], env={"TAGGER_MODELS_DIR": str(trained_models_dir)})
     assert result.exit_code == 0, result.output
