@@ -1,11 +1,15 @@
-"""Ablation: train and evaluate variants of the default configuration on each corpus.
+"""Ablation: fit variants of the default configuration on each corpus, score them on test/.
 
     .venv/bin/python bench/ablation.py [--corpora reuters21578 tiku fudan] [--jobs 2]
-                                       [--variant NAME:KEY=VALUE,KEY=VALUE ...]
+                                       [--variant "NAME:KEY=VALUE,KEY=VALUE" ...]
 
-Each variant changes one or two settings of the defaults; the table shows the validation
-estimate (what the choice would be made on) and the test scores (what it gives), so every
-default can be traced to a measurement. Results also go to bench/out/ablation-<time>.json.
+Each variant changes one or two settings of the defaults. A corpus is read and segmented
+once per paragraph setting and shared by the variants that use it; each variant is then
+fitted exactly as `tagger train` fits (classifier.learn.fit_classifier: validation split,
+calibration, thresholds, refit on all of train/) and scored on test/ with the model's own
+decision rule. The table shows the validation estimate a choice would be made on and the
+test scores it gives, so every default can be traced to a measurement. Results also go to
+bench/out/ablation-<time>.json.
 """
 
 from __future__ import annotations
@@ -13,31 +17,107 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from corpora import run_corpus  # noqa: E402
 
 from classifier.config import TrainingConfig  # noqa: E402
+from classifier.corpus import ReadReport, read_corpus  # noqa: E402
+from classifier.evaluate import evaluate_scores  # noqa: E402
+from classifier.learn import PreparedCorpus, fit_classifier, prepare_corpus  # noqa: E402
+from classifier.tokenizer import resolve_segmenter  # noqa: E402
 from training.cli import _parse_set  # noqa: E402
 
 VARIANTS = {
     "default": "",
-    "min paragraph 30 chars": "min_paragraph_chars=30",
-    "min paragraph 100 chars": "min_paragraph_chars=100",
-    "max paragraph 1000 chars": "max_paragraph_chars=1000",
-    "word bigrams, C=2": "ngram_max=2,C=2.0",
+    "no character n-grams": "char_ngram_max=0",
+    "character 1-3-grams": "char_ngram_max=3",
+    "no weight pruning": "prune_below=0",
+    "prune |w| <= 0.1": "prune_below=0.1",
+    "word bigrams": "ngram_max=2",
+    "C = 0.5": "C=0.5",
+    "C = 2": "C=2",
+    "raw term frequency": "sublinear_tf=false",
+    "balanced class weights": "class_weight=balanced",
+    "logistic regression": "learner=logistic",
+    "SGD, modified Huber": "learner=sgd",
+    "10 nearest documents blended": "neighbours=10",
     "per-label thresholds": "label_thresholds=true",
+    "max of paragraph scores": "aggregation=max",
+    "length-weighted mean": "aggregation=weighted",
     "score whole documents": "aggregation=whole",
     "whole documents as extra examples": "train_on_documents=true",
+    "min paragraph 30 chars": "min_paragraph_chars=30",
+    "max paragraph 1000 chars": "max_paragraph_chars=1000",
     "no refit on all of train": "refit_on_all=false",
     "keep rare labels": "rare_labels=keep",
 }
+SCORE_BATCH = 4096
+
+
+class Corpora:
+    """Prepared train/test splits, made once per (corpus, paragraph settings)."""
+
+    def __init__(self, data: Path, jobs: int) -> None:
+        self.data, self.jobs = data, jobs
+        self.cache: dict[tuple, tuple[PreparedCorpus, PreparedCorpus]] = {}
+
+    def get(self, corpus: str, cfg: TrainingConfig) -> tuple[PreparedCorpus, PreparedCorpus]:
+        key = (corpus, cfg.max_paragraph_chars, cfg.min_paragraph_chars, cfg.segmenter)
+        if key not in self.cache:
+            self.cache.clear()  # one corpus in memory at a time: variants run corpus by corpus
+            seg = resolve_segmenter(cfg.segmenter)
+            self.cache[key] = tuple(  # type: ignore[assignment]
+                prepare_corpus(
+                    read_corpus([self.data / corpus / split], report=ReadReport()),
+                    cfg,
+                    seg,
+                    self.jobs,
+                )
+                for split in ("train", "test")
+            )
+        return self.cache[key]
+
+
+def run_variant(train: PreparedCorpus, test: PreparedCorpus, cfg: TrainingConfig, jobs: int):
+    started = time.perf_counter()
+    model, report = fit_classifier(train, cfg, resolve_segmenter(cfg.segmenter), jobs)
+    fit_s = time.perf_counter() - started
+    par = np.vstack(
+        [
+            model.score_prepared(test.texts[i : i + SCORE_BATCH])
+            for i in range(0, test.n_paragraphs, SCORE_BATCH)
+        ]
+    )
+    par_doc = np.asarray(test.par_doc)
+    doc = model.document_scores(
+        test.texts, par_doc, np.asarray(test.par_len, dtype=float), test.n_documents, par
+    )
+    labels = list(model.labels_)
+    scores = {
+        level: evaluate_scores(
+            s, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels
+        )
+        for level, s, gold in (
+            ("paragraph", par, test.paragraph_tags()),
+            ("document", doc, test.doc_tags),
+        )
+    }
+    return {
+        "val": report.validation["document"]["micro"]["f1"],
+        "f1": scores["document"]["micro"]["f1"],
+        "macro": scores["document"]["macro"]["f1"],
+        "p1": scores["document"]["p@1"],
+        "par_f1": scores["paragraph"]["micro"]["f1"],
+        "weights": report.n_weights,
+        "fit_s": fit_s,
+        "neighbours": report.neighbours,
+    }
 
 
 def main() -> None:
@@ -49,35 +129,38 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     variants = dict(v.split(":", 1) for v in args.variant) if args.variant else VARIANTS
+    configs = {
+        name: TrainingConfig().replace(**_parse_set([c for c in changes.split(",") if c]))
+        for name, changes in variants.items()
+    }
+    corpora = Corpora(args.data, args.jobs)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="tagger-ablation-") as tmp:
-        for name, changes in variants.items():
-            cfg = TrainingConfig().replace(**_parse_set([c for c in changes.split(",") if c]))
-            for corpus in args.corpora:
-                r = run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp), search=False)
-                doc = r["test"]["document"]
-                rows.append(
-                    {
-                        "variant": name,
-                        "changes": changes,
-                        "corpus": corpus,
-                        "val": r["validation"]["document"]["micro"]["f1"],
-                        "f1": doc["micro"]["f1"],
-                        "macro": doc["macro"]["f1"],
-                        "p1": doc["p@1"],
-                    }
-                )
-                print(f"done {name} / {corpus}: {rows[-1]}", file=sys.stderr, flush=True)
-    print("| variant | --set | corpus | val doc µF1 | doc µF1 | doc macro-F1 | doc P@1 |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
+    for corpus in args.corpora:
+        # variants sharing paragraph settings run together, so each split is prepared once
+        order = sorted(
+            variants, key=lambda n: (configs[n].max_paragraph_chars, configs[n].min_paragraph_chars)
+        )
+        for name in order:
+            train, test = corpora.get(corpus, configs[name])
+            r = run_variant(train, test, configs[name], args.jobs)
+            rows.append({"variant": name, "changes": variants[name], "corpus": corpus} | r)
+            print(f"done {name} / {corpus}: {rows[-1]}", file=sys.stderr, flush=True)
+    columns = ["variant", "--set", "corpus", "val doc µF1", "doc µF1", "doc macro-F1", "doc P@1"]
+    columns += ["weights", "fit s"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    names = list(variants)
+    for r in sorted(
+        rows, key=lambda r: (args.corpora.index(r["corpus"]), names.index(r["variant"]))
+    ):
         print(
             f"| {r['variant']} | `{r['changes'] or '-'}` | {r['corpus']} | {r['val']:.4f} | "
-            f"{r['f1']:.4f} | {r['macro']:.4f} | {r['p1']:.4f} |"
+            f"{r['f1']:.4f} | {r['macro']:.4f} | {r['p1']:.4f} | {r['weights']:,} | "
+            f"{r['fit_s']:.0f} |"
         )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"ablation-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps(rows, indent=2))
+    path.write_text(json.dumps({"defaults": TrainingConfig().to_dict(), "rows": rows}, indent=2))
     print(f"\nwrote {path}")
 
 
