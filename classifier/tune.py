@@ -31,7 +31,7 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "min_paragraph_chars": [100, 300],
     "char_ngram_max": [0, 2, 3],
     "ngram_max": [1, 2],
-    "prune_below": [0.0, 0.05, 0.1],
+    "prune_below": [0.01, 0.05, 0.1],
     "C": [0.5, 1.0, 2.0],
     "aggregation": ["mean", "weighted"],
 }

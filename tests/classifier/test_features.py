@@ -34,19 +34,19 @@ def test_word_and_character_blocks_are_stacked(tmp_path: Path) -> None:
     texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
     vectorizer = build_vectorizer(CHARS)
     x = vectorizer.fit_transform(texts)
-    words = vectorizer.transformer_list[0][1]
-    chars = vectorizer.transformer_list[1][1]
-    assert x.shape[1] == len(words.vocabulary_) + len(chars.vocabulary_)
+    words, chars = vectorizer.parts
+    assert x.shape[1] == len(words.vocabulary_) + len(chars.vocabulary_) == vectorizer.n_features
     assert "合国" in chars.vocabulary_ and "的报" in chars.vocabulary_  # across a word boundary
     # each block is L2-normalised on its own
     assert np.allclose((x.multiply(x)).sum(axis=1), 2.0)
     joblib.dump(vectorizer, tmp_path / "v.joblib")
     assert (joblib.load(tmp_path / "v.joblib").transform(texts) != x).nnz == 0
+    assert (build_vectorizer(CHARS).fit(texts).transform(texts) != x).nnz == 0
 
 
-def test_words_only_without_character_ngrams() -> None:
-    assert not hasattr(build_vectorizer(TrainingConfig(char_ngram_max=0)), "transformer_list")
-    assert hasattr(build_vectorizer(TrainingConfig()), "transformer_list")
+def test_words_only_by_default() -> None:
+    assert not hasattr(build_vectorizer(TrainingConfig()), "parts")
+    assert len(build_vectorizer(CHARS).parts) == 2
 
 
 @pytest.mark.parametrize(
