@@ -35,9 +35,11 @@ from training.cli import _parse_set  # noqa: E402
 
 VARIANTS = {
     "default": "",
-    "no character n-grams": "char_ngram_max=0",
-    "character 1-3-grams": "char_ngram_max=3",
+    "character 1-2-grams, prune 0.05": "char_ngram_max=2,prune_below=0.05",
+    "character 1-2-grams": "char_ngram_max=2",
+    "character 1-3-grams, prune 0.05": "char_ngram_max=3,prune_below=0.05",
     "no weight pruning": "prune_below=0",
+    "prune |w| <= 0.05": "prune_below=0.05",
     "prune |w| <= 0.1": "prune_below=0.1",
     "word bigrams": "ngram_max=2",
     "C = 0.5": "C=0.5",
