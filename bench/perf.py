@@ -293,7 +293,7 @@ def per_label_scores(
     model: TopicClassifier, columns: list[sp.csc_matrix], prepared: Sequence[str]
 ) -> np.ndarray:
     """Reference scoring: the same features, then a Python loop of ``x @ coef[:, j]``."""
-    x = model.vectorizer_.transform(prepared)
+    x = model.features(prepared)
     out = np.empty((x.shape[0], len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
         out[:, j] = (x @ column).toarray().ravel()
@@ -366,7 +366,7 @@ def predict_section(
         ref: lambda i: per_label_scores(model, columns, [prepared[i]]),
         "model.predict([text])": lambda i: model.predict([singles[i]]),
         "model.prepare([text]) (segmentation)": lambda i: model.prepare([singles[i]]),
-        "vectorizer_.transform([prepared])": lambda i: model.vectorizer_.transform([prepared[i]]),
+        "model.features([prepared]) (TF-IDF)": lambda i: model.features([prepared[i]]),
         "model.score_prepared([prepared])": lambda i: model.score_prepared([prepared[i]]),
     }
     batch_ref = f"per-label loop on {len(texts)} prepared"
@@ -430,7 +430,7 @@ def predict_section(
         "folder": str(loaded.folder),
         "file_mb": model_file.stat().st_size / 1e6,
         "labels": model.n_labels,
-        "features": len(model.vectorizer_.vocabulary_),
+        "features": int(model.coef_.shape[0]),
         "nonzero_weights": int(model.coef_.nnz),
         "weight_density": model.coef_.nnz / max(1, np.prod(model.coef_.shape)),
         "load_s_this_process": load_s,
