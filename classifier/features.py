@@ -65,8 +65,12 @@ def build_vectorizer(cfg: TrainingConfig) -> TfidfVectorizer | Blocks:
     L2-normalised on its own."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    # Unigrams: the prepared text's tokens are the features, so they go to the vectorizer as
+    # its analyzer, skipping scikit-learn's preprocess/tokenize/n-gram steps (same features).
+    unigrams = cfg.ngram_max == 1
     words = TfidfVectorizer(
-        tokenizer=tokenizer.split_prepared,
+        analyzer=tokenizer.split_prepared if unigrams else "word",
+        tokenizer=None if unigrams else tokenizer.split_prepared,
         token_pattern=None,
         lowercase=False,
         ngram_range=(1, cfg.ngram_max),

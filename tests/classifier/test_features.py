@@ -55,3 +55,22 @@ def test_words_only_by_default() -> None:
 def test_invalid_character_ranges_are_refused(values: dict) -> None:
     with pytest.raises(ClassifierError, match="char_ngram"):
         TrainingConfig(**values)
+
+
+def test_unigram_analyzer_gives_the_features_of_the_tokenizer_form() -> None:
+    """Unigrams take the prepared tokens as the analyzer; bigrams go through the tokenizer."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifier.tokenizer import split_prepared
+
+    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育 2030", "联合国 教育 报告 sdg"]]
+    fast = build_vectorizer(TrainingConfig(min_df=1))
+    plain = TfidfVectorizer(
+        tokenizer=split_prepared,
+        token_pattern=None,
+        lowercase=False,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    assert (fast.fit_transform(texts) != plain.fit_transform(texts)).nnz == 0
+    assert fast.vocabulary_ == plain.vocabulary_
