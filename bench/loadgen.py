@@ -49,6 +49,17 @@ class LoadResult:
     messages: list[str] = field(default_factory=list)
     wall_s: float = 0.0
 
+    def record(self, latency: float, error: str, items: int) -> None:
+        """Count one answer: an error (first five messages kept) or a success and its time."""
+        if error:
+            self.errors += 1
+            if len(self.messages) < 5:
+                self.messages.append(error)
+        else:
+            self.ok += 1
+            self.items += items
+            self.latencies.append(latency)
+
 
 class _Closed(Exception):
     """The server closed the connection."""
@@ -115,15 +126,7 @@ async def _run(
                     error = f"{type(exc).__name__}: {exc}"
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
-                latency = time.perf_counter() - t0
-                if error:
-                    result.errors += 1
-                    if len(result.messages) < 5:
-                        result.messages.append(error)
-                else:
-                    result.ok += 1
-                    result.items += req.items
-                    result.latencies.append(latency)
+                result.record(time.perf_counter() - t0, error, req.items)
         finally:
             writer.close()
 

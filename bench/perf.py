@@ -485,16 +485,7 @@ class Req:
     items: int = 1
 
 
-@dataclass
-class LoadResult:
-    """What a load phase measured."""
-
-    latencies: list[float] = field(default_factory=list)
-    ok: int = 0
-    items: int = 0
-    errors: int = 0
-    messages: list[str] = field(default_factory=list)
-    wall_s: float = 0.0
+LoadResult = loadgen.LoadResult  # what a load phase measured, whichever generator ran it
 
 
 async def _send(client: Any, req: Req) -> tuple[float, str]:
@@ -535,15 +526,7 @@ async def drive(
                 if (count is not None and i >= count) or time.perf_counter() >= deadline:
                     return
                 req = reqs[i % len(reqs)]
-                latency, error = await _send(client, req)
-                if error:
-                    result.errors += 1
-                    if len(result.messages) < 5:
-                        result.messages.append(error)
-                else:
-                    result.ok += 1
-                    result.items += req.items
-                    result.latencies.append(latency)
+                result.record(*await _send(client, req), req.items)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(loop() for _ in range(clients)))
@@ -557,8 +540,7 @@ def drive_raw(
     """The same load through bench/loadgen.py (keep-alive sockets, requests encoded once)."""
     host, _, port = base_url.removeprefix("http://").partition(":")
     raw = [loadgen.Request.make(r.method, r.path, r.body, r.items) for r in reqs]
-    res = loadgen.drive(host, int(port), raw, clients, count, seconds)
-    return LoadResult(res.latencies, res.ok, res.items, res.errors, res.messages, res.wall_s)
+    return loadgen.drive(host, int(port), raw, clients, count, seconds)
 
 
 def run_phase(
