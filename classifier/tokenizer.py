@@ -38,8 +38,15 @@ _TOKEN = re.compile(rf"(?=[\w{_CJK}])(?:[{_CJK}]+|[^\W\d_{_CJK}]+|\d+)")
 
 # ASCII and CJK unified ideographs are left alone by NFKC and never compose with the
 # character before them, so NFKC can skip them: only the runs of other characters need it,
-# each with the character just before it (a combining mark composes with that one).
-_NFKC_RUN = re.compile(r"[^\x00-\x7f\u4e00-\u9fff]+")
+# each with the character just before it (a combining mark composes with that one). The
+# same holds for the general and CJK punctuation NFKC maps to itself (、。「」《》—“”…),
+# frequent in Chinese text.
+_PUNCTUATION_KEPT = "".join(
+    ch
+    for ch in map(chr, [*range(0x2010, 0x2070), *range(0x3001, 0x3040)])
+    if unicodedata.normalize("NFKC", ch) == ch and not unicodedata.combining(ch)
+)
+_NFKC_RUN = re.compile(rf"[^\x00-\x7f\u4e00-\u9fff{re.escape(_PUNCTUATION_KEPT)}]+")
 
 
 def nfkc(text: str) -> str:
