@@ -297,8 +297,7 @@ def serve_cli(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API and the web page."""
-    import uvicorn
-
+    from api.serving import ServeError, serve
     from classifier.persistence import resolve, verify
 
     folder = resolve(models_dir, model)  # fail here, in one line, rather than in each worker
@@ -306,21 +305,10 @@ def serve_cli(
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model
     err.print(f"serving {folder.parent.name}@{folder.name} on http://{host}:{port}")
-    if workers > 1:
-        # The workers share one listening socket and a worker accepts every pending
-        # connection at once, so keep-alive clients that connect together can land on one
-        # worker (16 clients, 6 runs: 70 % or more of the work on one worker twice, all of it
-        # once). This libuv switch (uvloop) makes a worker accept one connection at a time
-        # (6 runs: never past 60/40).
-        os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        serve(host, port, workers)
+    except ServeError as exc:
+        raise ClassifierError(str(exc)) from None
 
 
 @app.command("models")
