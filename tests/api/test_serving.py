@@ -70,8 +70,8 @@ def wait_for(condition, timeout: float = 30.0) -> bool:
     return False
 
 
-def replaced(now: set[int], victim: int) -> bool:
-    return len(now) == 2 and victim not in now
+def replaced(now: set[int], victim: int, workers: int) -> bool:
+    return len(now) == workers and victim not in now
 
 
 def healthy(port: int) -> bool:
@@ -82,7 +82,10 @@ def healthy(port: int) -> bool:
         return False
 
 
-def test_two_workers_each_listen_answer_restart_and_stop(trained_models_dir: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_each_listen_answer_restart_and_stop(
+    trained_models_dir: Path, workers: int
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAGGER_")}
     server = subprocess.Popen(
@@ -94,21 +97,23 @@ def test_two_workers_each_listen_answer_restart_and_stop(trained_models_dir: Pat
             "--port",
             str(port),
             "--workers",
-            "2",
+            str(workers),
         ],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert wait_for(lambda: len(listeners(port)) == 2 and healthy(port)), "did not start"
-        workers = listeners(port)
-        assert server.pid not in workers  # the supervisor itself never accepts
-        victim = min(workers)
+        assert wait_for(lambda: len(listeners(port)) == workers and healthy(port)), "no start"
+        pids = listeners(port)
+        assert server.pid not in pids  # the supervisor itself never accepts
+        victim = min(pids)
+        environ = Path(f"/proc/{victim}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ
         os.kill(victim, signal.SIGKILL)
         # one snapshot per check: the killed worker may still be listed while it dies
-        assert wait_for(lambda: replaced(listeners(port), victim))
-        assert healthy(port)
+        assert wait_for(lambda: replaced(listeners(port), victim, workers))
+        assert wait_for(lambda: healthy(port))
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
