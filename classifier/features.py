@@ -20,12 +20,12 @@ import scipy.sparse as sp
 
 from classifier import tokenizer
 from classifier.config import TrainingConfig
+from classifier.tokenizer import CJK
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_SPACE_IN_CJK = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
+_SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}]) (?=[{CJK}])")
 
 
 def join_cjk(prepared: str) -> str:
@@ -53,10 +53,6 @@ class Blocks:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return sp.hstack([p.transform(texts) for p in self.parts], format="csr")
-
-    @property
-    def n_features(self) -> int:
-        return sum(len(p.vocabulary_) for p in self.parts)
 
 
 def build_vectorizer(cfg: TrainingConfig) -> TfidfVectorizer | Blocks:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from classifier.corpus import Document
+from classifier.tokenizer import CJK
 
 DEFAULT_MAX_CHARS = 3000
 DEFAULT_MIN_CHARS = 300
@@ -15,8 +16,7 @@ DEFAULT_MIN_CHARS = 300
 # the same text pre-segmented (a space between words) have to split alike. So candidates are
 # found without whitespace look-behinds, and the character before a candidate is judged by
 # the previous non-space character.
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WIDE = rf"{_CJK}\u3000-\u303f\uff00-\uffef"
+_WIDE = rf"{CJK}\u3000-\u303f\uff00-\uffef"
 _CJK_CHAR = re.compile(rf"[{_WIDE}]")
 # ` 12. ` inline paragraph numbers, as in UN documents on one line (also `12 .`, `12.毒品`):
 # followed by a CJK character (spaces or not) or by a space and anything else.

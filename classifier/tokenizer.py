@@ -22,10 +22,11 @@ from functools import cache
 
 SEGMENTERS = ("rjieba", "jieba")
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# CJK unified ideographs (and extension A, compatibility ideographs), as a regex class body
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Whitespace with a CJK or full-width character (CJK punctuation, ＡＢＣ１２３, Ⅱ, ①) on either side
 # carries no information, whereas segmenters put spaces there: drop it before NFKC.
-_WIDE = rf"{_CJK}\u2150-\u218f\u2460-\u24ff\u3000-\u303f\uff00-\uffef"
+_WIDE = rf"{CJK}\u2150-\u218f\u2460-\u24ff\u3000-\u303f\uff00-\uffef"
 # (The leading lookahead lets the regex engine jump from one whitespace to the next.)
 _SPACE_NEAR_CJK = re.compile(rf"(?=\s)(?:(?<=[{_WIDE}])\s+|\s+(?=[{_WIDE}]))")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -33,7 +34,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # digits (``5mm`` -> ``5 mm``) keeps tokens the same whether or not a segmenter put spaces there.
 # The lookahead changes no match (every alternative starts with such a character) but lets
 # the regex engine skip separators and punctuation quickly.
-_TOKEN = re.compile(rf"(?=[\w{_CJK}])(?:[{_CJK}]+|[^\W\d_{_CJK}]+|\d+)")
+_TOKEN = re.compile(rf"(?=[\w{CJK}])(?:[{CJK}]+|[^\W\d_{CJK}]+|\d+)")
 
 
 # ASCII and CJK unified ideographs are left alone by NFKC and never compose with the
