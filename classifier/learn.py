@@ -20,7 +20,7 @@ from classifier.decision import top_k, tune_label_thresholds, tune_threshold
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores, hits_matrix
 from classifier.features import build_vectorizer
-from classifier.model import TopicClassifier, join_by_document
+from classifier.model import TopicClassifier, join_by_document, mix
 from classifier.neighbours import NeighbourIndex
 from classifier.paragraphs import split_paragraphs, visible_len
 
@@ -283,11 +283,11 @@ def fit_classifier(
         validation, neighbours = _calibrate_and_tune(model, val_part, cfg)
     if cfg.refit_on_all and val_part.n_documents:
         labels, dropped = choose_labels(data.doc_tags, cfg)
-        refit = _fit_model(data, labels, cfg, segmenter, jobs, progress)
+        refit = _fit_model(
+            data, labels, cfg, segmenter, jobs, progress, index=model.neighbours_ is not None
+        )
         refit.calibration_, refit.thresholds_ = model.calibration_, model.thresholds_
         refit.neighbour_weight_ = model.neighbour_weight_
-        if model.neighbours_ is None:
-            refit.neighbours_ = None
         refit.label_thresholds_ = _carry_label_thresholds(model, refit)
         model = refit
     report = FitReport(
@@ -322,7 +322,9 @@ def _fit_model(
     segmenter: str,
     jobs: int,
     progress: ProgressHook,
+    index: bool = True,
 ) -> TopicClassifier:
+    """Fit vectorizer and weights; with ``cfg.neighbours`` and ``index``, the neighbour index."""
     texts, tags = data.texts, data.paragraph_tags()
     if cfg.train_on_documents:
         extra_texts, extra_tags = data.whole_documents()
@@ -342,7 +344,7 @@ def _fit_model(
         coef=coef,
         intercept=intercept,
     )
-    if cfg.neighbours:
+    if cfg.neighbours and index:
         docs = join_by_document(data.texts, np.asarray(data.par_doc), data.n_documents)
         model.neighbours_ = NeighbourIndex.build(
             vectorizer.transform(docs), label_matrix(data.doc_tags, labels), cfg.neighbours
@@ -369,16 +371,12 @@ def _calibrate_and_tune(
     par_doc = np.asarray(val.par_doc)
     par_len = np.asarray(val.par_len, dtype=float)
     linear_scores = model.calibrate(decision)
-    neighbour_scores = model.neighbours_.scores(x) if model.neighbours_ is not None else 0.0
+    # computed once for all the weights tried
+    neighbour_scores = model.neighbours_.scores(x) if model.neighbours_ is not None else None
 
     def scores_with(weight: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         model.neighbour_weight_ = weight
-        par = (
-            linear_scores
-            if weight == 0
-            else (1 - weight) * linear_scores + weight * neighbour_scores
-        )
-        par = np.asarray(par, dtype=np.float32)
+        par = mix(linear_scores, neighbour_scores, weight)
         return par, model.document_scores(val.texts, par_doc, par_len, val.n_documents, par)
 
     choice: dict[str, float] = {}

@@ -85,6 +85,15 @@ def sparse_dense_product(
     return np.asarray(compact @ w[used].toarray(), dtype=np.float32)
 
 
+def mix(
+    linear: NDArray[np.float32], neighbour: NDArray[np.float32] | None, weight: float
+) -> NDArray[np.float32]:
+    """``(1 - weight) * linear + weight * neighbour`` (just ``linear`` for weight 0)."""
+    if neighbour is None or weight == 0:
+        return linear
+    return np.asarray((1 - weight) * linear + weight * neighbour, dtype=np.float32)
+
+
 def sigmoid(x: NDArray[np.floating]) -> NDArray[np.floating]:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -185,10 +194,9 @@ class TopicClassifier:
 
     def blend(self, x: sp.csr_matrix, linear_scores: NDArray[np.float32]) -> NDArray[np.float32]:
         """Calibrated linear scores blended with the neighbour scores (if the model has any)."""
-        w = self.neighbour_weight_
-        if self.neighbours_ is None or w == 0:
+        if self.neighbours_ is None or self.neighbour_weight_ == 0:
             return linear_scores
-        return np.asarray((1 - w) * linear_scores + w * self.neighbours_.scores(x), np.float32)
+        return mix(linear_scores, self.neighbours_.scores(x), self.neighbour_weight_)
 
     def calibrate(self, decision: NDArray[np.floating]) -> NDArray[np.float32]:
         a, b = self.calibration_
