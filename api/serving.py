@@ -20,6 +20,8 @@ import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from classifier.errors import ClassifierError
+
 APP = "api.main:create_app"
 LOG_LEVEL = "warning"
 BACKLOG = 2048
@@ -34,7 +36,7 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
-class ServeError(RuntimeError):
+class ServeError(ClassifierError):
     """The server could not start: a message for the user, in one line."""
 
 

@@ -297,7 +297,7 @@ def serve_cli(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API and the web page."""
-    from api.serving import ServeError, serve
+    from api.serving import serve
     from classifier.persistence import resolve, verify
 
     folder = resolve(models_dir, model)  # fail here, in one line, rather than in each worker
@@ -305,10 +305,7 @@ def serve_cli(
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model
     err.print(f"serving {folder.parent.name}@{folder.name} on http://{host}:{port}")
-    try:
-        serve(host, port, workers)
-    except ServeError as exc:
-        raise ClassifierError(str(exc)) from None
+    serve(host, port, workers)
 
 
 @app.command("models")
