@@ -21,17 +21,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from classifier.config import TrainingConfig  # noqa: E402
 from classifier.corpus import ReadReport, read_corpus  # noqa: E402
-from classifier.evaluate import evaluate_scores  # noqa: E402
 from classifier.learn import PreparedCorpus, fit_classifier, prepare_corpus  # noqa: E402
 from classifier.tokenizer import resolve_segmenter  # noqa: E402
 from training.cli import _parse_set  # noqa: E402
+from training.evaluate import evaluate_prepared  # noqa: E402
 
 VARIANTS = {
     "default": "",
@@ -59,7 +57,6 @@ VARIANTS = {
     "no refit on all of train": "refit_on_all=false",
     "keep rare labels": "rare_labels=keep",
 }
-SCORE_BATCH = 4096
 
 
 class Corpora:
@@ -90,26 +87,7 @@ def run_variant(train: PreparedCorpus, test: PreparedCorpus, cfg: TrainingConfig
     started = time.perf_counter()
     model, report = fit_classifier(train, cfg, resolve_segmenter(cfg.segmenter), jobs)
     fit_s = time.perf_counter() - started
-    par = np.vstack(
-        [
-            model.score_prepared(test.texts[i : i + SCORE_BATCH])
-            for i in range(0, test.n_paragraphs, SCORE_BATCH)
-        ]
-    )
-    par_doc = np.asarray(test.par_doc)
-    doc = model.document_scores(
-        test.texts, par_doc, np.asarray(test.par_len, dtype=float), test.n_documents, par
-    )
-    labels = list(model.labels_)
-    scores = {
-        level: evaluate_scores(
-            s, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels
-        )
-        for level, s, gold in (
-            ("paragraph", par, test.paragraph_tags()),
-            ("document", doc, test.doc_tags),
-        )
-    }
+    scores = evaluate_prepared(model, test)
     return {
         "val": report.validation["document"]["micro"]["f1"],
         "f1": scores["document"]["micro"]["f1"],

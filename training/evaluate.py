@@ -11,7 +11,8 @@ import numpy as np
 from classifier.corpus import ReadReport, read_corpus
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores
-from classifier.learn import ProgressHook, no_progress, prepare_corpus
+from classifier.learn import PreparedCorpus, ProgressHook, no_progress, prepare_corpus
+from classifier.model import TopicClassifier
 from classifier.persistence import LoadedModel
 from training.train import DECISION_RULE, counted
 
@@ -34,6 +35,21 @@ def evaluate(
     data = prepare_corpus(docs, cfg, model.segmenter, jobs, progress)
     if data.n_documents == 0:
         raise NotTrainedError(f"no valid document to evaluate in {', '.join(map(str, corpus))}")
+    result: dict[str, Any] = {
+        "model": loaded.ref,
+        "corpus": report.summary() | {"paragraphs": data.n_paragraphs},
+        "decision_rule": DECISION_RULE,
+        "conventions": "P@k = hits in top k / k; macro over labels in the gold standard; "
+        "gold labels unknown to the model count as misses",
+    }
+    result.update(evaluate_prepared(model, data))
+    unseen = {t for tags in data.doc_tags for t in tags} - set(model.labels_)
+    result["labels_unknown_to_model"] = sorted(unseen)
+    return result
+
+
+def evaluate_prepared(model: TopicClassifier, data: PreparedCorpus) -> dict[str, Any]:
+    """Paragraph and document metrics of a prepared corpus under the model's decision rule."""
     par_scores = np.vstack(
         [
             model.score_prepared(data.texts[i : i + SCORE_BATCH])
@@ -47,22 +63,13 @@ def evaluate(
         data.n_documents,
         par_scores,
     )
-    labels = list(model.labels_)
-    result: dict[str, Any] = {
-        "model": loaded.ref,
-        "corpus": report.summary() | {"paragraphs": data.n_paragraphs},
-        "decision_rule": DECISION_RULE,
-        "conventions": "P@k = hits in top k / k; macro over labels in the gold standard; "
-        "gold labels unknown to the model count as misses",
-    }
-    for level, scores, gold in (
-        ("paragraph", par_scores, data.paragraph_tags()),
-        ("document", doc_scores, data.doc_tags),
-    ):
-        result[level] = evaluate_scores(
+    cfg, labels = model.config, list(model.labels_)
+    return {
+        level: evaluate_scores(
             scores, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels
         )
-    known = set(labels)
-    unseen = {t for tags in data.doc_tags for t in tags} - known
-    result["labels_unknown_to_model"] = sorted(unseen)
-    return result
+        for level, scores, gold in (
+            ("paragraph", par_scores, data.paragraph_tags()),
+            ("document", doc_scores, data.doc_tags),
+        )
+    }
