@@ -48,6 +48,10 @@ _PUNCTUATION_KEPT = "".join(
     if unicodedata.normalize("NFKC", ch) == ch and not unicodedata.combining(ch)
 )
 _NFKC_RUN = re.compile(rf"[^\x00-\x7f\u4e00-\u9fff{re.escape(_PUNCTUATION_KEPT)}]+")
+# The full-width punctuation of Chinese text: NFKC maps each to one ASCII character, and
+# neither form composes with a neighbour, so replacing them first changes no result but
+# leaves nfkc() far fewer runs (Chinese exam questions: 19 runs a text before, 2 after).
+_FULL_WIDTH = [(c, unicodedata.normalize("NFKC", c)) for c in "，：；（）？！"]
 
 
 def nfkc(text: str) -> str:
@@ -56,6 +60,8 @@ def nfkc(text: str) -> str:
     Chinese text is mostly ideographs with a full-width comma here and there, and NFKC over
     the whole string was a quarter of the tokenizer's time.
     """
+    for wide, narrow in _FULL_WIDTH:
+        text = text.replace(wide, narrow)
     parts: list[str] = []
     pos = 0
     for run in _NFKC_RUN.finditer(text):

@@ -118,10 +118,21 @@ def test_vectorizer_survives_joblib_round_trip(tmp_path: Path) -> None:
 # marks (which compose with the character before), Hangul jamo (which compose with each
 # other), ligatures and the ideographic space: what NFKC changes, and what sits next to it.
 _NFKC_ALPHABET = st.sampled_from(
-    list("aAe1 ,.-\n联合国教育")
-    + list("，：Ａｅ１①Ⅱ\u3000ﬁ\uf900\u2126")
+    list("aAe1 ,.-\n联合国教育<=>")
+    + list("，：；（）？！＜＞Ａｅ１①Ⅱ\u3000ﬁ\uf900\u2126")
     + list("、。「」《》—“”…\u2024\u3031")
-    + ["\u0301", "\u0308", "\u0327", "\u1100", "\u1161", "\u11a8", "\uac00", "\u09c7", "\u09be"]
+    + [
+        "\u0301",
+        "\u0308",
+        "\u0327",
+        "\u0338",
+        "\u1100",
+        "\u1161",
+        "\u11a8",
+        "\uac00",
+        "\u09c7",
+        "\u09be",
+    ]
 )
 
 
