@@ -163,6 +163,9 @@ def test_explode_carries_id_and_all_tags() -> None:
 def test_squash_and_visible_len() -> None:
     assert squash(" a b\n\tc\u3000d ") == "abcd"
     assert visible_len(" a b\n\tc\u3000d ") == 4
+    # str.split (visible_len) and the regex \s (squash) agree on every character
+    every = "".join(chr(i) for i in range(0x3100) if not 0xD800 <= i < 0xE000)
+    assert visible_len(every) == len(squash(every)) == len(every) - 29
 
 
 def test_raw_and_segmented_text_split_alike() -> None:
