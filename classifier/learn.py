@@ -347,7 +347,7 @@ def _fit_model(
     if cfg.neighbours and index:
         docs = join_by_document(data.texts, np.asarray(data.par_doc), data.n_documents)
         model.neighbours_ = NeighbourIndex.build(
-            vectorizer.transform(docs), label_matrix(data.doc_tags, labels), cfg.neighbours
+            model.features(docs), label_matrix(data.doc_tags, labels), cfg.neighbours
         )
     return model
 

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from classifier import tokenizer
 from classifier.config import TrainingConfig
 from classifier.decision import Threshold, decide
+from classifier.features import transform
 from classifier.neighbours import NeighbourIndex
 from classifier.paragraphs import split_paragraphs, visible_len
 
@@ -180,7 +181,7 @@ class TopicClassifier:
         from sklearn import config_context
 
         with config_context(assume_finite=True, skip_parameter_validation=True):
-            return sp.csr_matrix(self.vectorizer_.transform(prepared), dtype=np.float32)
+            return sp.csr_matrix(transform(self.vectorizer_, prepared), dtype=np.float32)
 
     def linear(self, x: sp.csr_matrix) -> NDArray[np.float32]:
         """Raw linear scores ``X @ W + b`` (``sparse_dense_product``, no loop over labels)."""
@@ -247,6 +248,9 @@ class TopicClassifier:
         """
         rule = rule or self.config.aggregation
         if rule in ("mean", "weighted", "max"):
+            if len(par_doc) == n_docs:  # one paragraph each (every document has one at least):
+                # the paragraph scores are the document scores (the same array, not a copy)
+                return par_scores
             return aggregate(par_scores, par_doc, n_docs, rule, par_len)
         whole = self.score_prepared(join_by_document(prepared, par_doc, n_docs))
         if rule == "whole":
