@@ -54,9 +54,10 @@ def decide(
     """Apply the rule to each row; return (label index, score) pairs, best first."""
     idx, top = top_k(scores, max_labels)
     mask = select(top, at(threshold, idx), min_labels)
+    # as Python lists first: iterating NumPy rows makes a NumPy scalar of every entry
     return [
-        [(int(i), float(s)) for i, s, m in zip(ri, rs, rm, strict=True) if m]
-        for ri, rs, rm in zip(idx, top, mask, strict=True)
+        [(i, s) for i, s, m in zip(ri, rs, rm, strict=True) if m]
+        for ri, rs, rm in zip(idx.tolist(), top.tolist(), mask.tolist(), strict=True)
     ]
 
 
