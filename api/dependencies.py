@@ -1,9 +1,11 @@
-"""Request dependencies: the loaded model and the settings, taken from the app state."""
+"""Request dependencies: the loaded model, the settings and the tagging limiter, taken from
+the app state."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
 from api.settings import Settings
@@ -25,5 +27,12 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_tagging(request: Request) -> anyio.CapacityLimiter:
+    """The limiter of the threads that tag big requests (see ``api.routes.predict``)."""
+    limiter: anyio.CapacityLimiter = request.app.state.tagging
+    return limiter
+
+
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+TaggingDep = Annotated[anyio.CapacityLimiter, Depends(get_tagging)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

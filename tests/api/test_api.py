@@ -89,6 +89,25 @@ def test_predict_several_texts_in_order(client) -> None:
     assert results[0] == results[2]
 
 
+def test_big_batches_are_tagged_off_the_event_loop_with_the_same_answers(client) -> None:
+    """Over INLINE_CHARS a request is tagged in the worker thread: same answers, in order,
+    also when several such requests come at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routes.predict import INLINE_CHARS
+
+    texts = [EDU, PKO] * (INLINE_CHARS // min(len(EDU), len(PKO)))
+    assert sum(map(len, texts)) > INLINE_CHARS
+    singles = {t: client.post("/v1/predict", json={"text": t}).json()["results"][0] for t in texts}
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(
+            pool.map(lambda _: client.post("/v1/predict", json={"texts": texts}), range(4))
+        )
+    for response in responses:
+        assert response.status_code == 200
+        assert response.json()["results"] == [singles[t] for t in texts]
+
+
 def test_predict_top_k_and_threshold(client) -> None:
     def tags(**options):
         response = client.post("/v1/predict", json={"text": PKO, **options})
