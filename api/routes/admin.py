@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import threading
+import weakref
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import SettingsDep
-from api.loading import load_verified
+from api.loading import load_verified, release_freed_memory
 from classifier.errors import ClassifierError, InvalidModelRefError, ModelNotFoundError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -80,4 +81,8 @@ def reload(
         except ClassifierError as exc:
             raise HTTPException(409, f"not reloaded, still serving {previous.ref}: {exc}") from None
         request.app.state.model = loaded  # one reference assignment: atomic for readers
-    return ReloadResponse(status="reloaded", model=loaded.ref, previous=previous.ref)
+        answer = ReloadResponse(status="reloaded", model=loaded.ref, previous=previous.ref)
+        # once the last request still running on the old model is done with it
+        weakref.finalize(previous, release_freed_memory)
+        del previous
+    return answer

@@ -63,6 +63,27 @@ def test_reload_swaps_to_the_requested_version(models: Path) -> None:
         assert c.post("/v1/predict", json={"text": "学校教育"}).json()["model"] == new
 
 
+def test_reload_gives_back_the_memory_of_the_replaced_model(
+    models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    from api import loading
+
+    if platform.libc_ver()[0] == "glibc":
+        assert loading._malloc_trim() is not None
+    trims: list[int] = []
+    monkeypatch.setattr(loading, "_malloc_trim", lambda: trims.append)
+    with client(models) as c:
+        new = second_version(models)
+        assert c.post("/v1/admin/reload", headers=AUTH, json={"model": new}).status_code == 200
+        assert trims == [0]
+        bad = c.post(
+            "/v1/admin/reload", headers=AUTH, json={"model": "default@20000101-000000-00000000"}
+        )
+        assert bad.status_code == 404 and trims == [0]  # nothing swapped, nothing to give back
+
+
 def test_reload_without_body_takes_the_latest_version(models: Path) -> None:
     with client(models) as c:
         new = second_version(models)
