@@ -21,11 +21,12 @@ CHUNK_ROWS = 256
 
 
 def unit_rows(x: sp.spmatrix) -> sp.csr_matrix:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    x = sp.csr_matrix(x, dtype=np.float32)
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ x)
+    """Rows scaled to unit L2 norm, as a float32 copy (zero rows stay zero)."""
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+    x = sp.csr_matrix(x, dtype=np.float32, copy=True)
+    inplace_csr_row_normalize_l2(x)
+    return x
 
 
 @dataclass
