@@ -189,10 +189,6 @@ class TopicClassifier:
         out += self.intercept_
         return out
 
-    def decision_function(self, prepared: Sequence[str]) -> NDArray[np.float32]:
-        """Raw linear scores for prepared texts."""
-        return self.linear(self.features(prepared))
-
     def blend(self, x: sp.csr_matrix, linear_scores: NDArray[np.float32]) -> NDArray[np.float32]:
         """Calibrated linear scores blended with the neighbour scores (if the model has any)."""
         if self.neighbours_ is None or self.neighbour_weight_ == 0:
