@@ -28,6 +28,7 @@ from classifier.config import TrainingConfig  # noqa: E402
 from classifier.corpus import ReadReport, read_corpus  # noqa: E402
 from classifier.learn import PreparedCorpus, fit_classifier, prepare_corpus  # noqa: E402
 from classifier.tokenizer import resolve_segmenter  # noqa: E402
+from classifier.tune import preparation  # noqa: E402
 from training.cli import _parse_set  # noqa: E402
 from training.evaluate import evaluate_prepared  # noqa: E402
 
@@ -67,7 +68,7 @@ class Corpora:
         self.cache: dict[tuple, tuple[PreparedCorpus, PreparedCorpus]] = {}
 
     def get(self, corpus: str, cfg: TrainingConfig) -> tuple[PreparedCorpus, PreparedCorpus]:
-        key = (corpus, cfg.max_paragraph_chars, cfg.min_paragraph_chars, cfg.segmenter)
+        key = (corpus, *preparation(cfg))
         if key not in self.cache:
             self.cache.clear()  # one corpus in memory at a time: variants run corpus by corpus
             seg = resolve_segmenter(cfg.segmenter)
@@ -117,9 +118,7 @@ def main() -> None:
     rows = []
     for corpus in args.corpora:
         # variants sharing paragraph settings run together, so each split is prepared once
-        order = sorted(
-            variants, key=lambda n: (configs[n].max_paragraph_chars, configs[n].min_paragraph_chars)
-        )
+        order = sorted(variants, key=lambda n: preparation(configs[n]))
         for name in order:
             train, test = corpora.get(corpus, configs[name])
             r = run_variant(train, test, configs[name], args.jobs)

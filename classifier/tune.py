@@ -38,6 +38,11 @@ DEFAULT_GRID: dict[str, list[Any]] = {
 MIN_GAIN = 0.002
 
 
+def preparation(cfg: TrainingConfig) -> tuple[Any, ...]:
+    """The settings a corpus is prepared with: configurations that share them share one."""
+    return tuple(getattr(cfg, p) for p in PREPARATION)
+
+
 @dataclass
 class TuneResult:
     """The winning configuration and every trial, in the order they ran."""
@@ -69,7 +74,7 @@ def tune(
     def score(cfg: TrainingConfig) -> float:
         key = tuple(sorted((k, repr(v)) for k, v in cfg.to_dict().items() if k != "extra"))
         if key not in scores:
-            data_key = tuple(getattr(cfg, p) for p in PREPARATION)
+            data_key = preparation(cfg)
             if data_key not in prepared:
                 prepared[data_key] = prepare_corpus(documents, cfg, segmenter, jobs)
             _, report = fit_classifier(prepared[data_key], cfg, segmenter, jobs)
