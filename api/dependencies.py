@@ -9,7 +9,7 @@ import anyio
 from fastapi import Depends, Request
 
 from api.settings import Settings
-from classifier.persistence import LoadedModel
+from classifier.artifact import LoadedModel
 
 
 async def get_model(request: Request) -> LoadedModel:

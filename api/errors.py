@@ -1,4 +1,4 @@
-"""Map library errors to HTTP answers; nothing escapes as an unformatted 500."""
+"""Map library errors to HTTP answers, in one table; nothing escapes as an unformatted 500."""
 
 from __future__ import annotations
 
@@ -8,14 +8,48 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from classifier.errors import ClassifierError, ModelNotFoundError
+from classifier.errors import (
+    ClassifierError,
+    CorpusFormatError,
+    IncompatibleModelError,
+    InvalidModelRefError,
+    ModelNotFoundError,
+    NotTrainedError,
+)
 
 log = logging.getLogger("tagger.api")
 
+# The HTTP status of each library error (the nearest class in an error's ancestry wins).
+STATUS: dict[type[ClassifierError], int] = {
+    ModelNotFoundError: 404,
+    InvalidModelRefError: 422,
+    IncompatibleModelError: 409,
+    CorpusFormatError: 422,
+    NotTrainedError: 422,
+    ClassifierError: 422,
+}
+
+
+class NotSwapped(ClassifierError):
+    """A model was not swapped in; the one serving goes on. Answered with its cause's status."""
+
+    def __init__(self, serving: str, cause: ClassifierError) -> None:
+        super().__init__(f"not reloaded, still serving {serving}: {cause}")
+        self.cause = cause
+
+
+def status_of(exc: ClassifierError) -> int:
+    if isinstance(exc, NotSwapped):
+        return status_of(exc.cause)
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
 
 async def classifier_error(request: Request, exc: Exception) -> JSONResponse:
-    status = 404 if isinstance(exc, ModelNotFoundError) else 422
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    assert isinstance(exc, ClassifierError)
+    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from functools import cache
 
 from api.settings import Settings
+from classifier.artifact import LoadedModel
 from classifier.errors import IncompatibleModelError
-from classifier.persistence import LoadedModel, load_model
+from classifier.registry import load_model
 from classifier.tokenizer import warm_up
 
 
@@ -21,7 +22,7 @@ def load_verified(settings: Settings, ref: str) -> LoadedModel:
     """
     loaded = load_model(settings.models_dir, ref)
     warm_up(loaded.model.segmenter)
-    smoke = loaded.model.predict(["联合国 教育 health report 预热"])
+    smoke = loaded.predict(["联合国 教育 health report 预热"])
     scores = [t.score for t in smoke[0].tags]
     if not scores or not all(0.0 <= s <= 1.0 for s in scores):
         raise IncompatibleModelError(f"{loaded.ref}: smoke prediction gave no valid tag scores")

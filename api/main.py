@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -36,26 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     errors.install(app)
-    app.include_router(predict.router)
+    app.include_router(predict.router(settings))
     app.include_router(meta.router)
     app.include_router(admin.router)
     app.include_router(page.router)
-    app.openapi = lambda: _openapi_with_limits(app, settings)  # type: ignore[method-assign]
     return app
-
-
-def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """The OpenAPI schema, with this service's configured limits written into it."""
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, routes=app.routes
-        )
-        props = schema["components"]["schemas"]["PredictRequest"]["properties"]
-        props["text"]["maxLength"] = settings.max_text_chars
-        props["texts"]["maxItems"] = settings.max_batch
-        props["texts"]["items"]["maxLength"] = settings.max_text_chars
-        props["top_k"]["anyOf"][0]["maximum"] = settings.max_top_k
-        app.openapi_schema = schema
-    return app.openapi_schema

@@ -1,4 +1,9 @@
-"""Wire schemas of the HTTP API (separate from the library's types)."""
+"""Wire schemas of the HTTP API (separate from the library's types).
+
+The request schema is made from the service's settings (``predict_request``), so each limit
+is stated once, in ``api.settings.Settings``, and both enforced by validation and written
+into the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     WithJsonSchema,
+    create_model,
     model_validator,
 )
 
-MAX_TOP_K = 1000
+from api.settings import Settings
+
 # One rule, used by the validator and written into the OpenAPI schema (so generated clients
 # and schema-based tests agree with the service): a text has a character that is neither
 # whitespace nor a control character, and no control character except tab and line breaks.
@@ -51,13 +59,9 @@ def _integral(value: object) -> object:
     return value
 
 
-Text = Annotated[
-    str, AfterValidator(_clean_text), WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN})
-]
-
-
 class PredictRequest(BaseModel):
-    """One text (``text``) or several (``texts``) to tag."""
+    """One text (``text``) or several (``texts``) to tag; the limits come from the settings
+    (see ``predict_request``)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -69,10 +73,10 @@ class PredictRequest(BaseModel):
     )
 
     # Not nullable: leave the field out instead (exactly one of the two is required).
-    text: Text = Field(None, description="A document or paragraph, raw or pre-segmented.")  # type: ignore[assignment]
-    texts: list[Text] = Field(None, min_length=1, description="Several texts, tagged each.")  # type: ignore[assignment]
+    text: str = Field(None, description="A document or paragraph, raw or pre-segmented.")  # type: ignore[assignment]
+    texts: list[str] = Field(None, min_length=1, description="Several texts, tagged each.")  # type: ignore[assignment]
     top_k: Annotated[int | None, BeforeValidator(_integral)] = Field(
-        None, ge=1, le=MAX_TOP_K, description="Most tags per text."
+        None, ge=1, description="Most tags per text."
     )
     threshold: float | None = Field(
         None,
@@ -92,6 +96,37 @@ class PredictRequest(BaseModel):
 
     def inputs(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+
+def predict_request(settings: Settings) -> type[PredictRequest]:
+    """``PredictRequest`` with this service's limits on text length, batch size and top_k."""
+    n = settings.max_text_chars
+    text = Annotated[
+        str,
+        StringConstraints(max_length=n),
+        AfterValidator(_clean_text),
+        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": n}),
+    ]
+    fields = PredictRequest.model_fields
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "PredictRequest",
+        __base__=PredictRequest,
+        __doc__=PredictRequest.__doc__,
+        text=(text, Field(None, description=fields["text"].description)),
+        texts=(
+            list[text],  # type: ignore[valid-type]
+            Field(
+                None,
+                min_length=1,
+                max_length=settings.max_batch,
+                description=fields["texts"].description,
+            ),
+        ),
+        top_k=(
+            Annotated[int | None, BeforeValidator(_integral)],
+            Field(None, ge=1, le=settings.max_top_k, description=fields["top_k"].description),
+        ),
+    )
 
 
 class TagScore(BaseModel):

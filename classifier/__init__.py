@@ -20,7 +20,8 @@ _EXPORTS = {
     "TopicClassifier": "classifier.model",
     "Prediction": "classifier.model",
     "TagScore": "classifier.model",
-    "load_model": "classifier.persistence",
+    "load_model": "classifier.registry",
+    "prepare_text": "classifier.text",
     "split_paragraphs": "classifier.paragraphs",
     "tokenize": "classifier.tokenizer",
     "warm_up": "classifier.tokenizer",
@@ -36,6 +37,7 @@ __all__ = [
     "__version__",
     "load_config",
     "load_model",
+    "prepare_text",
     "read_corpus",
     "split_paragraphs",
     "tokenize",
@@ -48,7 +50,8 @@ if TYPE_CHECKING:
     from classifier.errors import ClassifierError
     from classifier.model import Prediction, TagScore, TopicClassifier
     from classifier.paragraphs import split_paragraphs
-    from classifier.persistence import load_model
+    from classifier.registry import load_model
+    from classifier.text import prepare_text
     from classifier.tokenizer import tokenize, warm_up
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from classifier import learners
 from classifier.errors import ClassifierError
 from classifier.paragraphs import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS
-from classifier.tokenizer import SEGMENTERS
+from classifier.text import TextSettings
+from classifier.tokenizer import SEGMENTERS, resolve_segmenter
 
 Aggregation = Literal["mean", "max", "weighted", "whole", "mean+whole"]
 RarePolicy = Literal["drop", "keep"]
-Learner = Literal["svm", "logistic", "sgd"]
-LEARNERS = ("svm", "logistic", "sgd")
 # the neighbour weights tried on validation when ``neighbour_weight`` is unset
 NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 
@@ -25,7 +26,7 @@ NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 class TrainingConfig:
     """Hyperparameters of a training run; recorded whole in the model metadata."""
 
-    # text preparation
+    # text preparation ("auto": the fastest installed segmenter, resolved once by ``resolved``)
     segmenter: str = "auto"
     max_paragraph_chars: int = DEFAULT_MAX_CHARS
     min_paragraph_chars: int = DEFAULT_MIN_CHARS
@@ -41,10 +42,9 @@ class TrainingConfig:
     # extracts features 5 to 8 times slower, so it is `tagger tune`'s to choose, not a default
     char_ngram_min: int = 1
     char_ngram_max: int = 0
-    # classifier: one binary linear model per label, all with regularisation strength C:
-    # "svm" (LinearSVC, squared hinge), "logistic" (liblinear logistic regression) or "sgd"
-    # (SGDClassifier, modified Huber loss, alpha = 1 / (C * n_samples))
-    learner: Learner = "svm"
+    # classifier: one binary linear model per label, all with regularisation strength C; the
+    # learner is a name of the registry in ``classifier.learners`` (svm, logistic, sgd, ...)
+    learner: str = "svm"
     C: float = 1.0
     class_weight: Literal["balanced"] | None = None
     # weights with |w| <= prune_below are dropped (features are unit-length TF-IDF blocks):
@@ -92,7 +92,11 @@ class TrainingConfig:
         )
         _check(self.min_df >= 1, "min_df", "must be >= 1")
         _check(0.0 < self.max_df <= 1.0, "max_df", "must be in (0, 1]")
-        _check(self.learner in LEARNERS, "learner", f"must be one of {', '.join(LEARNERS)}")
+        _check(
+            self.learner in learners.names(),
+            "learner",
+            f"must be one of {', '.join(learners.names())}",
+        )
         _check(self.C > 0, "C", "must be > 0")
         _check(self.prune_below >= 0, "prune_below", "must be >= 0")
         _check(self.neighbours >= 0, "neighbours", "must be >= 0")
@@ -115,6 +119,15 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def resolved(self) -> TrainingConfig:
+        """This configuration with ``segmenter = "auto"`` replaced by the segmenter it means."""
+        return dataclasses.replace(self, segmenter=resolve_segmenter(self.segmenter))
+
+    @property
+    def text(self) -> TextSettings:
+        """The text-preparation settings (of a resolved configuration)."""
+        return TextSettings(self.segmenter, self.max_paragraph_chars, self.min_paragraph_chars)
+
     def replace(self, **changes: Any) -> TrainingConfig:
         return from_mapping({**self.to_dict(), **changes}, "override")
 
@@ -134,6 +147,21 @@ def from_mapping(values: dict[str, Any], source: str) -> TrainingConfig:
         return TrainingConfig(**values)
     except TypeError as exc:
         raise ClassifierError(f"{source}: {exc}") from None
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a mapping; a value is read as JSON when it parses as JSON
+    (``C=2``, ``label_thresholds=true``), else taken as a string (``learner=svm``)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ClassifierError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = raw
+    return overrides
 
 
 def load_config(path: str | Path | None) -> TrainingConfig:

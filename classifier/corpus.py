@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from classifier.errors import CorpusFormatError
 
@@ -219,3 +220,23 @@ def parse_json_record(line: str, source: str, require_tags: bool) -> Document | 
         return Skip(source, "invalid field: 'tags' must be a list of strings")
     tags = tuple(dict.fromkeys(t.strip() for t in raw_tags if t.strip()))
     return _document(str(doc_id), text, tags, source, require_tags)
+
+
+def read_inputs(sources: Iterable[str], stdin: TextIO) -> Iterator[Document]:
+    """Documents to tag, labelled or not: files, folders and JSONL as ``read_corpus`` reads
+    them (the first bad one raises), and ``-`` for ``stdin``: JSONL records when its first
+    non-blank character is ``{``, otherwise one plain text."""
+    for source in sources:
+        if source != "-":
+            yield from read_corpus([source], require_tags=False, strict=True)
+            continue
+        text = stdin.read()
+        if text.lstrip().startswith("{"):
+            for n, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    doc = parse_json_record(line, f"<stdin>:{n}", require_tags=False)
+                    if isinstance(doc, Skip):
+                        raise CorpusFormatError(doc.source, doc.reason)
+                    yield doc
+        elif text.strip():
+            yield Document("<stdin>", text)

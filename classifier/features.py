@@ -1,31 +1,38 @@
-"""Feature extraction over prepared text: word n-grams, optionally with character n-grams.
+"""Feature extraction over prepared text: TF-IDF blocks of word n-grams and character n-grams.
+
+A fitted block is plain data (its terms in column order and their IDF), so a model file holds
+arrays and JSON only. Word unigrams (the default) are counted in bulk here; other blocks are
+counted by a scikit-learn vectorizer rebuilt from the block's terms and IDF.
 
 Character n-grams are taken from the prepared text with the segmenter's word boundaries
 inside CJK runs removed again (``join_cjk``), so they do not depend on how a text was
 segmented: a word the dictionary splits differently in two contexts still shares its
 character bigrams. Latin words keep their boundaries (``char_wb`` pads each word).
-
-The functions here are module-level on purpose: saved models refer to them by import path.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain, repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from classifier import tokenizer
-from classifier.config import TrainingConfig
 from classifier.tokenizer import CJK
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from classifier.config import TrainingConfig
+
+Analyzer = Literal["words", "chars"]
+ANALYZERS = ("words", "chars")
 _SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}]) (?=[{CJK}])")
 
 
@@ -34,65 +41,96 @@ def join_cjk(prepared: str) -> str:
     return _SPACE_IN_CJK.sub("", prepared)
 
 
-@dataclass
-class Blocks:
-    """Feature blocks side by side: the columns of each vectorizer, one after the other.
+@dataclass(frozen=True)
+class TermBlock:
+    """One block of features: L2-normalised (sublinear) TF-IDF over its terms.
 
-    What scikit-learn's FeatureUnion does, without its per-call dispatch, which measured
-    0.4 ms per single-text transform against 1.0 ms for the whole two-block transform.
+    ``terms[j]`` is the term of column j; ``analyzer`` and ``ngram_range`` say how terms are
+    made from a prepared text (word n-grams, or character n-grams of ``join_cjk``'s text).
     """
 
-    parts: list[TfidfVectorizer]
+    analyzer: Analyzer
+    ngram_range: tuple[int, int]
+    terms: tuple[str, ...]
+    idf: NDArray[np.float32]
+    sublinear_tf: bool = True
+    vocabulary: dict[str, int] = field(init=False, repr=False, compare=False)
 
-    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([p.fit_transform(texts) for p in self.parts], format="csr")
+    def __post_init__(self) -> None:
+        if self.analyzer not in ANALYZERS:
+            raise ValueError(f"analyzer must be one of {ANALYZERS}")
+        if len(self.idf) != len(self.terms):
+            raise ValueError("one IDF value per term")
+        vocabulary = dict(zip(self.terms, range(len(self.terms)), strict=True))
+        object.__setattr__(self, "vocabulary", vocabulary)
 
-    def fit(self, texts: Sequence[str]) -> Blocks:
-        for p in self.parts:
-            p.fit(texts)
-        return self
+    @property
+    def n_features(self) -> int:
+        return len(self.terms)
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([transform(p, texts) for p in self.parts], format="csr")
+    @property
+    def unigrams(self) -> bool:
+        return self.analyzer == "words" and tuple(self.ngram_range) == (1, 1)
 
+    def transform(self, prepared: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF rows of prepared texts (float32, one row a text)."""
+        if self.unigrams:
+            return unigram_tfidf(self.vocabulary, self.idf, self.sublinear_tf, prepared)
+        from sklearn import config_context
 
-def transform(vectorizer: TfidfVectorizer | Blocks, prepared: Sequence[str]) -> sp.csr_matrix:
-    """``vectorizer.transform(prepared)``, by ``unigram_tfidf`` when the vectorizer's features
-    are the prepared tokens themselves (the default), else by scikit-learn."""
-    if isinstance(vectorizer, Blocks) or not _token_features(vectorizer):
-        return vectorizer.transform(prepared)
-    return unigram_tfidf(vectorizer, prepared)
+        # scikit-learn's input checks skipped: our own code made the input
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return sp.csr_matrix(self._vectorizer.transform(prepared), dtype=np.float32)
 
-
-def _token_features(v: TfidfVectorizer) -> bool:
-    """Whether the features are the prepared tokens, unchanged: the unigram analyzer, or (in
-    models saved before it) the word analyzer splitting prepared text into unigrams as is."""
-    if v.norm not in ("l2", None):
-        return False
-    if v.analyzer is tokenizer.split_prepared:
-        return True
-    return (
-        v.analyzer == "word"
-        and v.tokenizer is tokenizer.split_prepared
-        and tuple(v.ngram_range) == (1, 1)
-        and not v.lowercase
-        and v.preprocessor is None
-        and v.strip_accents is None
-        and v.stop_words is None
-    )
+    @cached_property
+    def _vectorizer(self) -> TfidfVectorizer:
+        """A scikit-learn vectorizer counting exactly this block's terms."""
+        v = _vectorizer(self.analyzer, self.ngram_range, self.sublinear_tf, self.vocabulary)
+        v.idf_ = self.idf
+        return v
 
 
-def unigram_tfidf(vectorizer: TfidfVectorizer, prepared: Sequence[str]) -> sp.csr_matrix:
-    """The TF-IDF rows ``vectorizer.transform`` gives for prepared texts, made in bulk.
+@dataclass(frozen=True)
+class Features:
+    """Feature blocks side by side: the columns of each block, one after the other."""
+
+    blocks: tuple[TermBlock, ...]
+
+    @property
+    def n_features(self) -> int:
+        return sum(b.n_features for b in self.blocks)
+
+    def transform(self, prepared: Sequence[str]) -> sp.csr_matrix:
+        if len(self.blocks) == 1:
+            return self.blocks[0].transform(prepared)
+        return sp.csr_matrix(
+            sp.hstack([b.transform(prepared) for b in self.blocks], format="csr"),
+            dtype=np.float32,
+        )
+
+    def term(self, column: int) -> str:
+        """The term of a feature column (a word n-gram, or a character n-gram)."""
+        for block in self.blocks:
+            if column < block.n_features:
+                return block.terms[column]
+            column -= block.n_features
+        raise IndexError(column)
+
+
+def unigram_tfidf(
+    vocabulary: dict[str, int],
+    idf: NDArray[np.float32],
+    sublinear_tf: bool,
+    prepared: Sequence[str],
+) -> sp.csr_matrix:
+    """The TF-IDF rows scikit-learn's ``transform`` gives for prepared texts, made in bulk.
 
     scikit-learn counts a document's tokens in a Python loop, token by token, then validates
-    the counts it made: 1.9 ms for 64 exam questions (130 tokens each) and 0.2 ms for one.
-    Here every token of the batch is looked up in one C-level pass, the counts, sublinear TF
-    and IDF are array operations in scikit-learn's order and precision, and the L2 norms are
-    scikit-learn's own routine: 0.8 ms and 0.03 ms, the same matrix to the bit (the tests
-    compare the two).
+    the counts it made. Here every token of the batch is looked up in one C-level pass, the
+    counts, sublinear TF and IDF are array operations in scikit-learn's order and precision,
+    and the L2 norms are scikit-learn's own routine: the same matrix to the bit (the tests
+    compare the two), several times faster (BENCHMARKS.md §4).
     """
-    vocabulary = vectorizer.vocabulary_
     n_features = len(vocabulary)
     docs = [text.split() for text in prepared]
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
@@ -105,55 +143,70 @@ def unigram_tfidf(vectorizer: TfidfVectorizer, prepared: Sequence[str]) -> sp.cs
     keys = np.repeat(np.arange(len(docs), dtype=np.int64) * n_features, lengths) + ids
     keys, counts = np.unique(keys[ids >= 0], return_counts=True)
     rows, cols = np.divmod(keys, n_features)
-    data = counts.astype(vectorizer.dtype)
-    if vectorizer.binary:
-        data.fill(1)
-    if vectorizer.sublinear_tf:
+    data = counts.astype(np.float32)
+    if sublinear_tf:
         np.log(data, out=data)
         data += 1
-    if vectorizer.use_idf:
-        data *= vectorizer.idf_[cols]
+    data *= idf[cols]
     indptr = np.zeros(len(docs) + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
     x = sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(len(docs), n_features))
-    if vectorizer.norm == "l2":
-        from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
-        inplace_csr_row_normalize_l2(x)  # what scikit-learn's transform calls, minus its checks
+    inplace_csr_row_normalize_l2(x)  # what scikit-learn's transform calls, minus its checks
     return x
 
 
-def build_vectorizer(cfg: TrainingConfig) -> TfidfVectorizer | Blocks:
-    """TF-IDF over prepared tokens (word n-grams up to ``cfg.ngram_max``); with
-    ``cfg.char_ngram_max`` > 0, stacked beside TF-IDF over character n-grams, each block
-    L2-normalised on its own."""
+def _vectorizer(
+    analyzer: Analyzer,
+    ngram_range: tuple[int, int],
+    sublinear_tf: bool,
+    vocabulary: dict[str, int] | None = None,
+    **fit_options: object,
+) -> TfidfVectorizer:
+    """The scikit-learn vectorizer of a block kind (fitting options only when fitting)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    # Unigrams: the prepared text's tokens are the features, so they go to the vectorizer as
-    # its analyzer, skipping scikit-learn's preprocess/tokenize/n-gram steps (same features).
-    unigrams = cfg.ngram_max == 1
-    words = TfidfVectorizer(
-        analyzer=tokenizer.split_prepared if unigrams else "word",
-        tokenizer=None if unigrams else tokenizer.split_prepared,
-        token_pattern=None,
-        lowercase=False,
-        ngram_range=(1, cfg.ngram_max),
-        min_df=cfg.min_df,
-        max_df=cfg.max_df,
-        max_features=cfg.max_features,
-        sublinear_tf=cfg.sublinear_tf,
-        dtype=np.float32,
-    )
-    if cfg.char_ngram_max == 0:
-        return words
-    chars = TfidfVectorizer(
-        analyzer="char_wb",
-        preprocessor=join_cjk,
-        lowercase=False,
-        ngram_range=(cfg.char_ngram_min, cfg.char_ngram_max),
-        min_df=cfg.min_df,
-        max_df=cfg.max_df,
-        sublinear_tf=cfg.sublinear_tf,
-        dtype=np.float32,
-    )
-    return Blocks([words, chars])
+    common = {
+        "token_pattern": None,
+        "lowercase": False,
+        "ngram_range": tuple(ngram_range),
+        "sublinear_tf": sublinear_tf,
+        "dtype": np.float32,
+        "vocabulary": vocabulary,
+        **fit_options,
+    }
+    if analyzer == "chars":
+        return TfidfVectorizer(analyzer="char_wb", preprocessor=join_cjk, **common)
+    if tuple(ngram_range) == (1, 1):
+        # Unigrams: the prepared text's tokens are the features, so they go to the vectorizer
+        # as its analyzer, skipping scikit-learn's preprocess/tokenize/n-gram steps.
+        return TfidfVectorizer(analyzer=tokenizer.split_prepared, **common)
+    return TfidfVectorizer(analyzer="word", tokenizer=tokenizer.split_prepared, **common)
+
+
+def block_specs(cfg: TrainingConfig) -> list[tuple[Analyzer, tuple[int, int]]]:
+    """The feature blocks a configuration asks for: word n-grams, then character n-grams."""
+    specs: list[tuple[Analyzer, tuple[int, int]]] = [("words", (1, cfg.ngram_max))]
+    if cfg.char_ngram_max:
+        specs.append(("chars", (cfg.char_ngram_min, cfg.char_ngram_max)))
+    return specs
+
+
+def fit_features(prepared: Sequence[str], cfg: TrainingConfig) -> tuple[Features, sp.csr_matrix]:
+    """Fit the configured blocks on prepared texts; return them and the texts' feature rows.
+
+    Raises ``ValueError`` when a block is left with no term (``min_df`` too high for a tiny
+    corpus, or no text with a token).
+    """
+    blocks, parts = [], []
+    for analyzer, ngram_range in block_specs(cfg):
+        options: dict[str, object] = {"min_df": cfg.min_df, "max_df": cfg.max_df}
+        if analyzer == "words":
+            options["max_features"] = cfg.max_features
+        v = _vectorizer(analyzer, ngram_range, cfg.sublinear_tf, **options)
+        parts.append(sp.csr_matrix(v.fit_transform(prepared), dtype=np.float32))
+        terms = sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
+        blocks.append(TermBlock(analyzer, ngram_range, tuple(terms), v.idf_, cfg.sublinear_tf))
+    x = parts[0] if len(parts) == 1 else sp.csr_matrix(sp.hstack(parts, format="csr"))
+    return Features(tuple(blocks)), x

@@ -11,19 +11,18 @@ clearly wins.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from classifier.config import TrainingConfig
 from classifier.corpus import Document
-from classifier.learn import (
-    PreparedCorpus,
-    ProgressHook,
-    fit_classifier,
-    no_progress,
-    prepare_corpus,
-)
+from classifier.dataset import PreparedCorpus, prepare_corpus
+from classifier.errors import ClassifierError
+from classifier.fit import fit_classifier
+from classifier.progress import ProgressHook, no_progress
 
 # Parameters that change paragraph splitting need the corpus prepared again.
 PREPARATION = ("max_paragraph_chars", "min_paragraph_chars", "segmenter")
@@ -57,16 +56,30 @@ def objective(validation: dict[str, Any]) -> float:
     return float(validation["document"]["micro"]["f1"])
 
 
+def load_grid(path: str | Path) -> dict[str, list[Any]]:
+    """Read a search grid: a JSON object mapping config fields to non-empty lists of values."""
+    try:
+        grid = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ClassifierError(f"{path}: cannot read grid: {exc}") from None
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ClassifierError(f"{path}: the grid must map field names to non-empty lists")
+    return grid
+
+
 def tune(
     documents: Sequence[Document],
     base: TrainingConfig,
-    segmenter: str,
     grid: dict[str, list[Any]] | None = None,
     jobs: int = 1,
     progress: ProgressHook = no_progress,
 ) -> TuneResult:
-    """Coordinate search over ``grid``; each trial fits on train and scores on validation."""
+    """Coordinate search over ``grid``; each trial fits on train and scores on validation.
+
+    ``base`` is resolved first; so is every configuration tried.
+    """
     grid = grid or DEFAULT_GRID
+    base = base.resolved()
     prepared: dict[tuple[Any, ...], PreparedCorpus] = {}
     scores: dict[tuple[tuple[str, Any], ...], float] = {}
     advance = progress("tuning", 1 + sum(len(v) for v in grid.values()))
@@ -76,8 +89,8 @@ def tune(
         if key not in scores:
             data_key = preparation(cfg)
             if data_key not in prepared:
-                prepared[data_key] = prepare_corpus(documents, cfg, segmenter, jobs)
-            _, report = fit_classifier(prepared[data_key], cfg, segmenter, jobs)
+                prepared[data_key] = prepare_corpus(documents, cfg.text, jobs)
+            _, report = fit_classifier(prepared[data_key], cfg, jobs)
             scores[key] = objective(report.validation)
             result.trials.append(
                 {"params": {p: getattr(cfg, p) for p in grid}, "score": scores[key]}
@@ -90,7 +103,7 @@ def tune(
     result.best_score = score(start)
     for name, values in grid.items():
         for value in values:
-            cfg = result.best.replace(**{name: value})
+            cfg = result.best.replace(**{name: value}).resolved()
             s = score(cfg)
             if s > result.best_score + MIN_GAIN:
                 result.best, result.best_score = cfg, s

@@ -47,7 +47,7 @@ def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(trained_models_dir: Path):
     """The loaded session model (a ``LoadedModel``); tests must not mutate it."""
-    from classifier.persistence import load_model
+    from classifier.registry import load_model
 
     return load_model(trained_models_dir, "default")
 

@@ -6,23 +6,24 @@ are imported inside the commands, so ``tagger --help`` answers at once.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from classifier import __version__
 from classifier.errors import ClassifierError
-from classifier.persistence import DEFAULT_NAME, MODELS_DIR_ENV
+from classifier.registry import DEFAULT_NAME, MODELS_DIR_ENV
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from classifier.corpus import Document
+# the service ``tagger serve`` runs, by import path: the command line never imports it
+API_APP = "api.main:create_app"
 
 app = typer.Typer(
     name="tagger",
@@ -59,6 +60,22 @@ ConfigOpt = Annotated[
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tagger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Train, evaluate and serve a multi-label topic tagger for Chinese (and other) text."""
+
+
 def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float], None]]]:
     from rich.progress import (
         BarColumn,
@@ -92,19 +109,6 @@ def _report_skips(report: Any) -> None:
         err.print(f"[yellow]… and {len(report.skipped) - 20} more skipped[/]")
 
 
-def _parse_set(values: list[str]) -> dict[str, Any]:
-    overrides = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        try:
-            overrides[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = raw
-    return overrides
-
-
 @app.command("train")
 def train_cli(
     corpus: CorpusArgs,
@@ -118,33 +122,19 @@ def train_cli(
     strict: Strict = False,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME."""
-    from classifier.config import load_config
+    from classifier.config import load_config, parse_overrides
     from training.train import train
 
-    cfg = load_config(config).replace(**_parse_set(overrides))
+    cfg = load_config(config).replace(**parse_overrides(overrides))
     progress, hook = _progress()
     with progress:
         result = train(
             corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook
         )
     _report_skips(result.report)
-    meta = result.metadata
-    val = meta["metrics"]["validation"].get("document", {})
-    c = meta["corpus"]
-    err.print(
-        f"read {c['documents_read']} documents, made {c['paragraphs']} paragraphs, "
-        f"skipped {c['documents_skipped']} {c['skipped_by_reason'] or ''}".rstrip()
-    )
-    if meta["labels_dropped"]["labels"]:
-        err.print(
-            f"dropped {len(meta['labels_dropped']['labels'])} rare labels: "
-            f"{meta['labels_dropped']['rule']}"
-        )
-    out.print(
-        f"saved {meta['name']}@{result.folder.name} to {result.folder}  "
-        f"labels={len(meta['labels'])}  validation document micro-F1="
-        f"{val.get('micro', {}).get('f1', float('nan')):.3f}"
-    )
+    for line in result.summary():
+        err.print(line)
+    out.print(result.headline())
 
 
 @app.command("tune")
@@ -162,16 +152,17 @@ def tune_cli(
 ) -> None:
     """Search hyperparameters on a validation split of CORPUS, then train the best."""
     from classifier.config import load_config
+    from classifier.tune import load_grid
     from training.train import tune_and_train
 
-    search = _load_grid(grid) if grid else None
+    search, cfg = load_grid(grid) if grid else None, load_config(config)
     progress, hook = _progress()
     with progress:
         result = tune_and_train(
             corpus,
             models_dir,
             name=name,
-            config=load_config(config),
+            config=cfg,
             grid=search,
             jobs=jobs,
             strict=strict,
@@ -181,17 +172,7 @@ def tune_cli(
     for trial in tuning["trials"]:
         err.print(f"  {trial['score']:.4f}  {trial['params']}")
     out.print(f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})")
-    out.print(f"saved {result.metadata['name']}@{result.folder.name} to {result.folder}")
-
-
-def _load_grid(path: Path) -> dict[str, list[Any]]:
-    try:
-        grid = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ClassifierError(f"{path}: cannot read grid: {exc}") from None
-    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ClassifierError(f"{path}: the grid must map field names to non-empty lists")
-    return grid
+    out.print(f"saved {result.ref} to {result.folder}")
 
 
 @app.command("eval")
@@ -207,9 +188,9 @@ def eval_cli(
     strict: Strict = False,
 ) -> None:
     """Evaluate a model on a labelled CORPUS at paragraph and document level."""
-    from classifier.persistence import load_model
+    from classifier.registry import load_model
     from training.evaluate import evaluate
-    from training.report import metrics_table, per_label_table
+    from training.report import metrics_table, per_label_table, write_json_atomic
 
     loaded = load_model(models_dir, model)
     progress, hook = _progress()
@@ -219,45 +200,8 @@ def eval_cli(
     if per_label:
         out.print(per_label_table(result["document"]["per_label"], per_label))
     if json_out:
-        _atomic_write(json_out, json.dumps(result, ensure_ascii=False, indent=2))
+        write_json_atomic(json_out, result)
         err.print(f"wrote {json_out}")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _predict_inputs(sources: list[str]) -> Iterator[Document]:
-    from classifier.corpus import Document, parse_json_record, read_corpus
-    from classifier.errors import CorpusFormatError
-
-    for source in sources:
-        if source != "-":
-            yield from read_corpus([source], require_tags=False, strict=True)
-            continue
-        text = sys.stdin.read()
-        if text.lstrip().startswith("{"):
-            for n, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    doc = parse_json_record(line, f"<stdin>:{n}", require_tags=False)
-                    if not isinstance(doc, Document):
-                        raise CorpusFormatError(doc.source, doc.reason)
-                    yield doc
-        elif text.strip():
-            yield Document("<stdin>", text)
-
-
-def _batched(items: Iterator[Document], n: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @app.command("predict")
@@ -273,19 +217,14 @@ def predict_cli(
     paragraphs: Annotated[bool, typer.Option(help="Also tag each paragraph.")] = False,
 ) -> None:
     """Tag documents; print one JSON line per input document."""
-    from classifier.persistence import load_model
-    from classifier.tokenizer import warm_up
-    from training.report import prediction_record
+    from classifier.corpus import read_inputs
+    from classifier.registry import load_model
+    from training.report import prediction_lines
 
     loaded = load_model(models_dir, model)
-    warm_up(loaded.model.segmenter)
-    for batch in _batched(_predict_inputs(inputs or ["-"]), 64):
-        predictions = loaded.model.predict(
-            [d.text for d in batch], top_k=top_k, threshold=threshold, paragraphs=paragraphs
-        )
-        for doc, pred in zip(batch, predictions, strict=True):
-            sys.stdout.write(json.dumps(prediction_record(doc.id, pred), ensure_ascii=False))
-            sys.stdout.write("\n")
+    documents = read_inputs(inputs or ["-"], sys.stdin)
+    for line in prediction_lines(loaded.model, documents, top_k, threshold, paragraphs):
+        sys.stdout.write(line)
 
 
 @app.command("serve")
@@ -297,21 +236,22 @@ def serve_cli(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API and the web page."""
-    from api.serving import serve
-    from classifier.persistence import resolve, verify
+    from classifier import workers as service
+    from classifier.artifact import verify
+    from classifier.registry import resolve
 
     folder = resolve(models_dir, model)  # fail here, in one line, rather than in each worker
     verify(folder)
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model
     err.print(f"serving {folder.parent.name}@{folder.name} on http://{host}:{port}")
-    serve(host, port, workers)
+    service.serve(API_APP, host, port, workers)
 
 
 @app.command("models")
 def models_cli(models_dir: ModelsDir = Path("models")) -> None:
     """List trained model versions with their headline validation metrics."""
-    from classifier.persistence import list_models
+    from classifier.registry import list_models
     from training.report import models_table
 
     rows = list(list_models(models_dir))

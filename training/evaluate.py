@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from classifier.artifact import LoadedModel
 from classifier.corpus import ReadReport, read_corpus
+from classifier.dataset import PreparedCorpus, prepare_corpus
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores
-from classifier.learn import PreparedCorpus, ProgressHook, no_progress, prepare_corpus
 from classifier.model import TopicClassifier
-from classifier.persistence import LoadedModel
+from classifier.progress import ProgressHook, no_progress
 from training.train import DECISION_RULE, counted
 
 SCORE_BATCH = 4096
@@ -29,10 +30,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score every paragraph and document of ``corpus`` with the model's own decision rule."""
     model = loaded.model
-    cfg = model.config
     report = ReadReport()
     docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
-    data = prepare_corpus(docs, cfg, model.segmenter, jobs, progress)
+    data = prepare_corpus(docs, model.config.text, jobs, progress)
     if data.n_documents == 0:
         raise NotTrainedError(f"no valid document to evaluate in {', '.join(map(str, corpus))}")
     result: dict[str, Any] = {
@@ -43,7 +43,7 @@ def evaluate(
         "gold labels unknown to the model count as misses",
     }
     result.update(evaluate_prepared(model, data))
-    unseen = {t for tags in data.doc_tags for t in tags} - set(model.labels_)
+    unseen = {t for tags in data.doc_tags for t in tags} - set(model.labels)
     result["labels_unknown_to_model"] = sorted(unseen)
     return result
 
@@ -56,14 +56,14 @@ def evaluate_prepared(model: TopicClassifier, data: PreparedCorpus) -> dict[str,
             for i in range(0, data.n_paragraphs, SCORE_BATCH)
         ]
     )
-    doc_scores = model.document_scores(
+    doc_scores = model.scorer.document_scores(
         data.texts,
         np.asarray(data.par_doc),
         np.asarray(data.par_len, dtype=float),
         data.n_documents,
         par_scores,
     )
-    cfg, labels = model.config, list(model.labels_)
+    cfg, labels = model.config, list(model.labels)
     return {
         level: evaluate_scores(
             scores, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from classifier.model import Prediction
+from classifier.corpus import Document
+from classifier.model import Prediction, TopicClassifier
 
 HEADLINE = (
     ("micro-F1", lambda m: m["micro"]["f1"]),
@@ -99,3 +105,28 @@ def prediction_record(doc_id: str, pred: Prediction) -> dict[str, Any]:
             for p in pred.paragraphs
         ]
     return record
+
+
+def prediction_lines(
+    model: TopicClassifier,
+    documents: Iterable[Document],
+    top_k: int | None,
+    threshold: float | None,
+    paragraphs: bool,
+    batch: int = 64,
+) -> Iterator[str]:
+    """One JSON line per document (``prediction_record``), tagged in batches."""
+    items = iter(documents)
+    while chunk := list(islice(items, batch)):
+        predictions = model.predict(
+            [d.text for d in chunk], top_k=top_k, threshold=threshold, paragraphs=paragraphs
+        )
+        for doc, pred in zip(chunk, predictions, strict=True):
+            yield json.dumps(prediction_record(doc.id, pred), ensure_ascii=False) + "\n"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)

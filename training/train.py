@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from classifier import __version__, tokenizer
+from classifier.artifact import read_metadata
 from classifier.config import TrainingConfig
 from classifier.corpus import Document, ReadReport, read_corpus
+from classifier.dataset import prepare_corpus
 from classifier.errors import NotTrainedError
-from classifier.learn import FitReport, ProgressHook, fit_classifier, no_progress, prepare_corpus
+from classifier.fit import FitReport, fit_classifier
 from classifier.model import TopicClassifier
-from classifier.persistence import new_version, read_metadata, save_model
+from classifier.progress import ProgressHook, no_progress
+from classifier.registry import new_version, save_model
 
 MAX_SKIPS_IN_METADATA = 200
 DECISION_RULE = (
@@ -33,6 +36,30 @@ class TrainResult:
     folder: Path
     metadata: dict[str, Any]
     report: ReadReport
+
+    @property
+    def ref(self) -> str:
+        return f"{self.metadata['name']}@{self.metadata['version']}"
+
+    def summary(self) -> list[str]:
+        """What the run read, made, skipped and dropped, in a few lines for a person."""
+        c, dropped = self.metadata["corpus"], self.metadata["labels_dropped"]
+        lines = [
+            f"read {c['documents_read']} documents, made {c['paragraphs']} paragraphs, "
+            f"skipped {c['documents_skipped']} {c['skipped_by_reason'] or ''}".rstrip()
+        ]
+        if dropped["labels"]:
+            lines.append(f"dropped {len(dropped['labels'])} rare labels: {dropped['rule']}")
+        return lines
+
+    def headline(self) -> str:
+        """One line: the version saved, its label count and validation document micro-F1."""
+        val = self.metadata["metrics"]["validation"].get("document", {})
+        f1 = val.get("micro", {}).get("f1", float("nan"))
+        return (
+            f"saved {self.ref} to {self.folder}  labels={len(self.metadata['labels'])}  "
+            f"validation document micro-F1={f1:.3f}"
+        )
 
 
 def library_versions() -> dict[str, str]:
@@ -64,19 +91,18 @@ def train(
     extra_metadata: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Read ``corpus``, fit a tagger, and save it as a new version of ``name``."""
-    cfg = config or TrainingConfig()
-    segmenter = tokenizer.resolve_segmenter(cfg.segmenter)
-    tokenizer.warm_up(segmenter)
+    cfg = (config or TrainingConfig()).resolved()
+    tokenizer.warm_up(cfg.segmenter)
     report = ReadReport()
     started = time.perf_counter()
     docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
-    data = prepare_corpus(docs, cfg, segmenter, jobs, progress)
+    data = prepare_corpus(docs, cfg.text, jobs, progress)
     if data.n_documents == 0:
         raise NotTrainedError(
             f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
         )
     prepared = time.perf_counter()
-    model, fit = fit_classifier(data, cfg, segmenter, jobs, progress)
+    model, fit = fit_classifier(data, cfg, jobs, progress)
     fitted = time.perf_counter()
     meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
     meta.update(extra_metadata or {})
@@ -101,7 +127,7 @@ def build_metadata(
     corpus: Sequence[str | Path],
     n_paragraphs: int,
 ) -> dict[str, Any]:
-    cfg = model.config
+    cfg, scorer = model.config, model.scorer
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": library_versions(),
@@ -114,13 +140,13 @@ def build_metadata(
                 for s in report.skipped[:MAX_SKIPS_IN_METADATA]
             ],
         },
-        "config": cfg.to_dict() | {"segmenter": model.segmenter},
+        "config": cfg.to_dict(),
         "tokenizer": {
             "function": f"{tokenizer.tokenize.__module__}.{tokenizer.tokenize.__qualname__}",
             "segmenter": model.segmenter,
             "normalization": "NFKC, lower-case, whitespace next to CJK removed",
         },
-        "labels": [str(t) for t in model.labels_],
+        "labels": list(model.labels),
         "labels_dropped": {
             "rule": f"tags on fewer than {cfg.min_label_docs} training documents "
             f"({cfg.rare_labels})",
@@ -129,18 +155,18 @@ def build_metadata(
         "labels_unlearnable": fit.labels_unlearnable,
         "decision": {
             "rule": DECISION_RULE,
-            "thresholds": model.thresholds_,
+            "thresholds": dict(model.thresholds.level),
             "label_thresholds": {
-                level: dict(zip(map(str, model.labels_), map(float, vector), strict=True))
-                for level, vector in model.label_thresholds_.items()
+                level: dict(zip(model.labels, map(float, vector), strict=True))
+                for level, vector in model.thresholds.per_label.items()
             },
             "min_labels": cfg.min_labels,
             "max_labels": cfg.max_labels,
             "aggregation": cfg.aggregation,
-            "calibration": {"a": model.calibration_[0], "b": model.calibration_[1]},
+            "calibration": {"a": scorer.calibration.a, "b": scorer.calibration.b},
             "neighbours": {
-                "k": cfg.neighbours if model.neighbours_ is not None else 0,
-                "weight": model.neighbour_weight_ if model.neighbours_ is not None else 0.0,
+                "k": cfg.neighbours if scorer.neighbours is not None else 0,
+                "weight": scorer.neighbour_weight,
                 "validation_micro_f1_by_weight": fit.neighbours.get("tried", {}),
             },
         },
@@ -173,17 +199,16 @@ def tune_and_train(
     """
     from classifier.tune import DEFAULT_GRID, tune
 
-    cfg = config or TrainingConfig()
+    cfg = (config or TrainingConfig()).resolved()
     if cfg.validation_fraction <= 0:
         raise NotTrainedError("tuning needs a validation split: set validation_fraction > 0")
-    segmenter = tokenizer.resolve_segmenter(cfg.segmenter)
-    tokenizer.warm_up(segmenter)
+    tokenizer.warm_up(cfg.segmenter)
     docs = list(counted(read_corpus(corpus, strict=strict), progress("reading", None)))
     if not docs:
         raise NotTrainedError(f"no valid document in {', '.join(map(str, corpus))}")
     grid = grid or DEFAULT_GRID
     started = time.perf_counter()
-    found = tune(docs, cfg, segmenter, grid, jobs, progress)
+    found = tune(docs, cfg, grid, jobs, progress)
     tuning = {
         "objective": "validation document micro-F1",
         "method": "coordinate search",

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import SettingsDep
+from api.errors import NotSwapped
 from api.loading import load_verified, release_freed_memory
-from classifier.errors import ClassifierError, InvalidModelRefError, ModelNotFoundError
+from classifier.errors import ClassifierError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 _swap_lock = threading.Lock()
@@ -74,12 +75,8 @@ def reload(
         previous = request.app.state.model
         try:
             loaded = load_verified(settings, ref)
-        except InvalidModelRefError as exc:
-            raise HTTPException(422, str(exc)) from None
-        except ModelNotFoundError as exc:
-            raise HTTPException(404, f"not reloaded, still serving {previous.ref}: {exc}") from None
         except ClassifierError as exc:
-            raise HTTPException(409, f"not reloaded, still serving {previous.ref}: {exc}") from None
+            raise NotSwapped(previous.ref, exc) from None
         request.app.state.model = loaded  # one reference assignment: atomic for readers
         answer = ReloadResponse(status="reloaded", model=loaded.ref, previous=previous.ref)
         # once the last request still running on the old model is done with it

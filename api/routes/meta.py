@@ -19,7 +19,7 @@ def healthz(model: ModelDep) -> HealthResponse:
 @router.get("/v1/labels", response_model=LabelsResponse)
 def labels(model: ModelDep) -> LabelsResponse:
     """Every tag the model can return."""
-    return LabelsResponse(model=model.ref, labels=[str(t) for t in model.model.labels_])
+    return LabelsResponse(model=model.ref, labels=list(model.labels))
 
 
 @router.get("/v1/model", response_model=ModelResponse)

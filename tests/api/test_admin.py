@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from classifier.persistence import META_FILE, MODEL_FILE, load_model, new_version, save_model
+from classifier.artifact import ARRAYS_FILE, META_FILE
+from classifier.registry import load_model, new_version, save_model
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,7 +97,7 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(models: Path)
     with client(models) as c:
         before = c.get("/healthz").json()["model"]
         new = second_version(models)
-        path = models / "default" / new.split("@")[1] / MODEL_FILE
+        path = models / "default" / new.split("@")[1] / ARRAYS_FILE
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
@@ -111,7 +112,7 @@ def test_wrong_format_version_is_refused(models: Path) -> None:
     with client(models) as c:
         new = second_version(models)
         meta = models / "default" / new.split("@")[1] / META_FILE
-        meta.write_text(meta.read_text().replace('"format_version": 1', '"format_version": 99'))
+        meta.write_text(meta.read_text().replace('"format_version": 2', '"format_version": 99'))
         response = c.post("/v1/admin/reload", headers=AUTH, json={"model": new})
         assert response.status_code == 409
         assert "format version" in response.json()["detail"]

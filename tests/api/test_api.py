@@ -345,7 +345,7 @@ def test_start_up_without_model_fails(tmp_path: Path) -> None:
 def test_start_up_with_tampered_model_fails(tmp_path: Path, trained) -> None:
     folder = tmp_path / "default" / trained.folder.name
     shutil.copytree(trained.folder, folder)
-    with (folder / "model.joblib").open("ab") as f:
+    with (folder / "arrays.npz").open("ab") as f:
         f.write(b"\0")
     app = create_app(Settings(models_dir=tmp_path, model="default"))
     with pytest.raises(IncompatibleModelError), TestClient(app):

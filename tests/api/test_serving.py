@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api.serving import ServeError, listening_socket, reuse_port_supported
+from classifier.workers import ServeError, listening_socket, reuse_port_supported
 
 TAGGER = Path(sys.executable).parent / "tagger"
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="needs Linux SO_REUSEPORT")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import joblib
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +9,7 @@ from hypothesis import strategies as st
 
 from classifier.config import TrainingConfig
 from classifier.errors import ClassifierError
-from classifier.features import build_vectorizer, join_cjk, transform, unigram_tfidf
+from classifier.features import TermBlock, fit_features, join_cjk, unigram_tfidf
 from classifier.tokenizer import prepare
 
 CHARS = TrainingConfig(min_df=1, char_ngram_min=1, char_ngram_max=2)
@@ -30,23 +27,27 @@ def test_character_features_do_not_depend_on_the_segmentation(words: list[str]) 
     assert join_cjk(prepare(raw)) == join_cjk(prepare(spaced))
 
 
-def test_word_and_character_blocks_are_stacked(tmp_path: Path) -> None:
+def rebuilt(block: TermBlock) -> TermBlock:
+    """The block as a model file gives it back: from its terms and IDF alone."""
+    return TermBlock(block.analyzer, block.ngram_range, block.terms, block.idf, block.sublinear_tf)
+
+
+def test_word_and_character_blocks_are_stacked() -> None:
     texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
-    vectorizer = build_vectorizer(CHARS)
-    x = vectorizer.fit_transform(texts)
-    words, chars = vectorizer.parts
-    assert x.shape[1] == len(words.vocabulary_) + len(chars.vocabulary_)
-    assert "合国" in chars.vocabulary_ and "的报" in chars.vocabulary_  # across a word boundary
+    features, x = fit_features(texts, CHARS)
+    words, chars = features.blocks
+    assert x.shape[1] == words.n_features + chars.n_features == features.n_features
+    assert "合国" in chars.vocabulary and "的报" in chars.vocabulary  # across a word boundary
     # each block is L2-normalised on its own
     assert np.allclose((x.multiply(x)).sum(axis=1), 2.0)
-    joblib.dump(vectorizer, tmp_path / "v.joblib")
-    assert (joblib.load(tmp_path / "v.joblib").transform(texts) != x).nnz == 0
-    assert (build_vectorizer(CHARS).fit(texts).transform(texts) != x).nnz == 0
+    assert (features.transform(texts) != x).nnz == 0
+    assert (type(features)((rebuilt(words), rebuilt(chars))).transform(texts) != x).nnz == 0
+    assert features.term(words.n_features) == chars.terms[0]
 
 
 def test_words_only_by_default() -> None:
-    assert not hasattr(build_vectorizer(TrainingConfig()), "parts")
-    assert len(build_vectorizer(CHARS).parts) == 2
+    assert len(fit_features(["联合国 报告"], TrainingConfig(min_df=1))[0].blocks) == 1
+    assert len(fit_features(["联合国 报告"], CHARS)[0].blocks) == 2
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_unigram_analyzer_gives_the_features_of_the_tokenizer_form() -> None:
     from classifier.tokenizer import split_prepared
 
     texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育 2030", "联合国 教育 报告 sdg"]]
-    fast = build_vectorizer(TrainingConfig(min_df=1))
+    fast, x = fit_features(texts, TrainingConfig(min_df=1))
     plain = TfidfVectorizer(
         tokenizer=split_prepared,
         token_pattern=None,
@@ -72,8 +73,8 @@ def test_unigram_analyzer_gives_the_features_of_the_tokenizer_form() -> None:
         sublinear_tf=True,
         dtype=np.float32,
     )
-    assert (fast.fit_transform(texts) != plain.fit_transform(texts)).nnz == 0
-    assert fast.vocabulary_ == plain.vocabulary_
+    assert (x != plain.fit_transform(texts)).nnz == 0
+    assert fast.blocks[0].vocabulary == plain.vocabulary_
 
 
 _WORDS = st.sampled_from(["联合国", "的", "报告", "妇女", "教育", "un", "2030", "新词", "sdg"])
@@ -82,40 +83,35 @@ _WORDS = st.sampled_from(["联合国", "的", "报告", "妇女", "教育", "un"
 @given(
     st.lists(st.lists(_WORDS, max_size=12).map(" ".join), min_size=1, max_size=6),
     st.booleans(),
-    st.booleans(),
-    st.sampled_from(["l2", None]),
 )
 @settings(max_examples=200, deadline=None)
-def test_bulk_unigram_tfidf_is_scikit_learns_transform(
-    docs: list[str], sublinear: bool, binary: bool, norm: str | None
-) -> None:
+def test_bulk_unigram_tfidf_is_scikit_learns_transform(docs: list[str], sublinear: bool) -> None:
     """Same rows, columns and values (to the bit) as TfidfVectorizer.transform, unknown words
     and empty texts included."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from classifier.tokenizer import split_prepared
+
     train = ["联合国 的 报告 报告", "妇女 的 教育 2030", "un sdg 报告", "教育 教育 的"]
-    vectorizer = build_vectorizer(TrainingConfig(min_df=1, sublinear_tf=sublinear))
-    vectorizer.set_params(binary=binary, norm=norm).fit(train)
-    ours, theirs = unigram_tfidf(vectorizer, docs), vectorizer.transform(docs)
+    vectorizer = TfidfVectorizer(
+        analyzer=split_prepared, lowercase=False, sublinear_tf=sublinear, dtype=np.float32
+    ).fit(train)
+    ours = unigram_tfidf(vectorizer.vocabulary_, vectorizer.idf_, sublinear, docs)
+    theirs = vectorizer.transform(docs)
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
     assert np.array_equal(ours.indptr, theirs.indptr)
     assert np.array_equal(ours.indices, theirs.indices)
     assert np.array_equal(ours.data, theirs.data)
 
 
-def test_transform_in_bulk_for_word_analyzer_unigrams_of_older_models() -> None:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from classifier.tokenizer import split_prepared
-
-    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育 2030", "联合国 教育 报告 sdg"]]
-    older = TfidfVectorizer(
-        tokenizer=split_prepared, token_pattern=None, lowercase=False, dtype=np.float32
-    ).fit(texts)
-    assert np.array_equal(transform(older, texts).data, unigram_tfidf(older, texts).data)
-    assert (transform(older, texts) != older.transform(texts)).nnz == 0
-
-
-def test_transform_uses_scikit_learn_for_other_features() -> None:
-    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育"]]
+def test_other_blocks_transform_as_scikit_learn_fitted_them() -> None:
+    """Word bigrams and character n-grams are counted by scikit-learn; a block rebuilt from
+    its terms and IDF (as a model file gives it back) counts the same features."""
+    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
     for cfg in (TrainingConfig(min_df=1, ngram_max=2), CHARS):
-        vectorizer = build_vectorizer(cfg).fit(texts)
-        assert (transform(vectorizer, texts) != vectorizer.transform(texts)).nnz == 0
+        features, x = fit_features(texts, cfg)
+        assert (features.transform(texts) != x).nnz == 0
+        again = type(features)(tuple(rebuilt(b) for b in features.blocks))
+        assert (again.transform(texts) != x).nnz == 0
+    bigrams = fit_features(texts, TrainingConfig(min_df=1, ngram_max=2))[0].blocks[0]
+    assert "联合国 的" in bigrams.vocabulary  # bigrams of prepared tokens

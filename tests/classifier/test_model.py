@@ -14,15 +14,11 @@ import pytest
 
 from classifier.config import TrainingConfig
 from classifier.corpus import read_corpus
+from classifier.dataset import PreparedCorpus, validation_docs
 from classifier.decision import decide, select, top_k, tune_threshold
-from classifier.features import build_vectorizer
-from classifier.learn import (
-    PreparedCorpus,
-    choose_labels,
-    fit_linear,
-    label_matrix,
-    validation_docs,
-)
+from classifier.features import fit_features
+from classifier.labels import choose_labels, label_matrix
+from classifier.linear import fit_one_vs_rest
 from classifier.model import aggregate
 from classifier.tokenizer import _SPACE_NEAR_CJK
 
@@ -53,13 +49,14 @@ def test_fit_linear_keeps_label_columns_in_place_with_many_labels() -> None:
             tags.append((f"L{j}",))
     labels = [f"L{j}" for j in range(N_MANY)]
     cfg = TrainingConfig(min_df=1, ngram_max=1, char_ngram_max=0)
-    vectorizer = build_vectorizer(cfg)
-    x = vectorizer.fit_transform(texts)
-    coef, intercept = fit_linear(x, label_matrix(tags, labels), cfg)
+    features, x = fit_features(texts, cfg)
+    weights = fit_one_vs_rest(x, label_matrix(tags, labels), cfg)
+    coef, intercept = weights.coef, weights.intercept
     assert coef.shape == (x.shape[1], N_MANY)
     assert intercept.shape == (N_MANY,)
     best = np.asarray(coef.toarray().argmax(axis=0)).ravel()
-    wrong = [j for j in range(N_MANY) if best[j] != vectorizer.vocabulary_[f"tok{j}"]]
+    vocabulary = features.blocks[0].vocabulary
+    wrong = [j for j in range(N_MANY) if best[j] != vocabulary[f"tok{j}"]]
     assert wrong == []
 
 
@@ -70,10 +67,9 @@ def test_every_learner_ranks_each_labels_own_token_first(learner: str) -> None:
     tags = [(f"L{j}",) for j in range(n) for _ in range(3)]
     labels = [f"L{j}" for j in range(n)]
     cfg = TrainingConfig(min_df=1, learner=learner, C=10.0)
-    vectorizer = build_vectorizer(cfg)
-    x = vectorizer.fit_transform(texts)
-    coef, intercept = fit_linear(x, label_matrix(tags, labels), cfg)
-    scores = np.asarray((x @ coef).toarray()) + intercept
+    _, x = fit_features(texts, cfg)
+    weights = fit_one_vs_rest(x, label_matrix(tags, labels), cfg)
+    scores = np.asarray((x @ weights.coef).toarray()) + weights.intercept
     assert (scores.argmax(axis=1) == np.repeat(np.arange(n), 3)).all()
 
 
@@ -81,9 +77,10 @@ def test_pruning_drops_small_weights_only() -> None:
     texts = [f"tok{j} w{(j + k) % 3} common" for j in range(6) for k in range(3)]
     tags = [(f"L{j}",) for j in range(6) for _ in range(3)]
     labels = [f"L{j}" for j in range(6)]
-    x = build_vectorizer(TrainingConfig(min_df=1)).fit_transform(texts)
-    full, _ = fit_linear(x, label_matrix(tags, labels), TrainingConfig(min_df=1))
-    pruned, _ = fit_linear(x, label_matrix(tags, labels), TrainingConfig(min_df=1, prune_below=0.1))
+    _, x = fit_features(texts, TrainingConfig(min_df=1))
+    full = fit_one_vs_rest(x, label_matrix(tags, labels), TrainingConfig(min_df=1)).coef
+    cfg = TrainingConfig(min_df=1, prune_below=0.1)
+    pruned = fit_one_vs_rest(x, label_matrix(tags, labels), cfg).coef
     dense, kept = full.toarray(), pruned.toarray()
     assert pruned.nnz < full.nnz
     assert np.allclose(kept[np.abs(dense) > 0.1], dense[np.abs(dense) > 0.1])
@@ -95,12 +92,12 @@ def test_pruning_drops_small_weights_only() -> None:
 
 def test_choose_labels_drops_rare_labels_and_reports_them() -> None:
     doc_tags = [("A", "B"), ("A",), ("A", "C"), ("B",), ("D",)]
-    kept, dropped = choose_labels(doc_tags, TrainingConfig(min_label_docs=2))
+    kept, dropped = choose_labels(doc_tags, 2, "drop")
     assert kept == ["A", "B"]  # by document frequency, then name
     assert dropped == {"C": 1, "D": 1}
-    kept, dropped = choose_labels(doc_tags, TrainingConfig(min_label_docs=3))
+    kept, dropped = choose_labels(doc_tags, 3, "drop")
     assert (kept, dropped) == (["A"], {"B": 2, "C": 1, "D": 1})
-    kept, dropped = choose_labels(doc_tags, TrainingConfig(min_label_docs=3, rare_labels="keep"))
+    kept, dropped = choose_labels(doc_tags, 3, "keep")
     assert (kept, dropped) == (["A", "B", "C", "D"], {})
 
 
@@ -134,7 +131,7 @@ def test_validation_split_is_stable() -> None:
     assert np.array_equal(grown[:200], first)
     # and it does not depend on the process (no salted built-in hash)
     code = (
-        "import json, sys; from classifier.learn import validation_docs; "
+        "import json, sys; from classifier.dataset import validation_docs; "
         "print(json.dumps(validation_docs(json.loads(sys.argv[1]), 0.2).tolist()))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -253,7 +250,7 @@ def test_scores_are_probabilities(model) -> None:
 def test_predict_returns_at_least_one_tag_by_default(model) -> None:
     predictions = model.predict(TEXTS)
     assert len(predictions) == len(TEXTS)
-    labels = set(model.labels_)
+    labels = set(model.labels)
     for pred in predictions:
         assert 1 <= len(pred.tags) <= model.config.max_labels
         assert {t.tag for t in pred.tags} <= labels
@@ -266,7 +263,7 @@ def test_predict_returns_at_least_one_tag_by_default(model) -> None:
 def test_predict_with_threshold_returns_exactly_the_tags_reaching_it(model, threshold) -> None:
     docs, _, _ = model.score_documents(TEXTS)
     for row, pred in zip(docs, model.predict(TEXTS, threshold=threshold), strict=True):
-        expected = {str(model.labels_[j]) for j in np.flatnonzero(row >= threshold)}
+        expected = {model.labels[j] for j in np.flatnonzero(row >= threshold)}
         assert {t.tag for t in pred.tags} == expected
         assert all(t.score >= threshold - 1e-6 for t in pred.tags)
 
@@ -281,7 +278,7 @@ def test_top_k_caps_the_number_of_tags(model, k: int) -> None:
     for pred in model.predict(TEXTS, top_k=k):
         assert 1 <= len(pred.tags) <= k
     for row, pred in zip(docs, model.predict(TEXTS, top_k=k, threshold=0.0), strict=True):
-        best = [str(model.labels_[j]) for j in np.argsort(-row, kind="stable")[:k]]
+        best = [model.labels[j] for j in np.argsort(-row, kind="stable")[:k]]
         assert [t.tag for t in pred.tags] == best
 
 

@@ -11,9 +11,13 @@ import scipy.sparse as sp
 from classifier import neighbours
 from classifier.config import NEIGHBOUR_WEIGHTS, TrainingConfig
 from classifier.corpus import read_corpus
-from classifier.learn import PreparedCorpus, fit_classifier, label_matrix, prepare_corpus
+from classifier.dataset import PreparedCorpus, prepare_corpus
+from classifier.fit import fit_classifier
+from classifier.labels import label_matrix
 from classifier.neighbours import NeighbourIndex, unit_rows
-from classifier.persistence import load_model
+from classifier.registry import load_model
+
+RJIEBA = TrainingConfig(segmenter="rjieba")
 
 DOCS = sp.csr_matrix(
     np.array(
@@ -59,8 +63,7 @@ def test_rows_are_scored_alike_in_any_chunking(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture(scope="module")
 def sample_corpus(sample_dir: Path) -> PreparedCorpus:
-    cfg = TrainingConfig()
-    return prepare_corpus(read_corpus([sample_dir]), cfg, "rjieba", jobs=1)
+    return prepare_corpus(read_corpus([sample_dir]), RJIEBA.text, jobs=1)
 
 
 def test_fixed_weight_blends_linear_and_neighbour_scores(
@@ -73,31 +76,32 @@ def test_fixed_weight_blends_linear_and_neighbour_scores(
     assert result.metadata["decision"]["neighbours"]["k"] == 3
     assert result.metadata["decision"]["neighbours"]["weight"] == 0.5
     model = load_model(tmp_path, "nb").model  # the index survives saving and loading
-    assert model.neighbours_ is not None and model.neighbour_weight_ == 0.5
-    assert model.neighbours_.n_docs == sample_corpus.n_documents  # refit on all of train
+    scorer = model.scorer
+    assert scorer.neighbours is not None and scorer.neighbour_weight == 0.5
+    assert scorer.neighbours.n_docs == sample_corpus.n_documents  # refit on all of train
     texts = sample_corpus.texts[:5]
-    x = model.features(texts)
-    linear = model.calibrate(model.linear(x))
-    expected = 0.5 * linear + 0.5 * model.neighbours_.scores(x)
+    x = scorer.transform(texts)
+    linear = scorer.calibration.apply(scorer.weights.decision(x))
+    expected = 0.5 * linear + 0.5 * scorer.neighbours.scores(x)
     assert np.allclose(model.score_prepared(texts), expected, atol=1e-6)
     assert not np.allclose(linear, expected, atol=1e-3)
 
 
 def test_weight_is_chosen_on_validation(sample_corpus: PreparedCorpus) -> None:
-    model, report = fit_classifier(sample_corpus, TrainingConfig(neighbours=3), "rjieba")
+    model, report = fit_classifier(sample_corpus, RJIEBA.replace(neighbours=3))
     tried = report.neighbours["tried"]
     assert set(tried) == {f"{w:g}" for w in NEIGHBOUR_WEIGHTS}
     best = max(tried.values())
     assert tried[f"{report.neighbours['chosen']:g}"] == best
-    assert model.neighbour_weight_ == report.neighbours["chosen"]
-    assert (model.neighbours_ is None) == (model.neighbour_weight_ == 0)
+    assert model.scorer.neighbour_weight == report.neighbours["chosen"]
+    assert (model.scorer.neighbours is None) == (model.scorer.neighbour_weight == 0)
 
 
 def test_weight_zero_drops_the_index(sample_corpus: PreparedCorpus) -> None:
-    cfg = TrainingConfig(neighbours=3, neighbour_weight=0.0)
-    model, _ = fit_classifier(sample_corpus, cfg, "rjieba")
-    assert model.neighbours_ is None
-    plain, _ = fit_classifier(sample_corpus, TrainingConfig(), "rjieba")
+    cfg = RJIEBA.replace(neighbours=3, neighbour_weight=0.0)
+    model, _ = fit_classifier(sample_corpus, cfg)
+    assert model.scorer.neighbours is None
+    plain, _ = fit_classifier(sample_corpus, RJIEBA)
     texts = sample_corpus.texts[:5]
     assert np.allclose(model.score_prepared(texts), plain.score_prepared(texts))
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pickle
 import unicodedata
-from pathlib import Path
 
-import joblib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifier import tokenizer
-from classifier.config import TrainingConfig
-from classifier.features import build_vectorizer
 from classifier.tokenizer import normalize, prepare, resolve_segmenter, tokenize
 
 SEGMENTERS = ["rjieba", "jieba"]
@@ -100,18 +96,6 @@ def test_tokenize_is_picklable() -> None:
     restored = pickle.loads(pickle.dumps(tokenize))
     assert restored is tokenize
     assert pickle.loads(pickle.dumps(tokenizer.split_prepared)) is tokenizer.split_prepared
-
-
-def test_vectorizer_survives_joblib_round_trip(tmp_path: Path) -> None:
-    cfg = TrainingConfig(min_df=1, ngram_max=2, char_ngram_max=0)
-    texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育", "联合国 教育 报告 2023"]]
-    vectorizer = build_vectorizer(cfg)
-    before = vectorizer.fit_transform(texts)
-    joblib.dump(vectorizer, tmp_path / "v.joblib")
-    loaded = joblib.load(tmp_path / "v.joblib")
-    assert loaded.vocabulary_ == vectorizer.vocabulary_
-    assert (loaded.transform(texts) != before).nnz == 0
-    assert "联合国 的" in loaded.vocabulary_  # bigrams of prepared tokens
 
 
 # ASCII, ideographs, full-width forms, circled numbers, compatibility ideographs, combining

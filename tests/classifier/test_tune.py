@@ -19,7 +19,7 @@ def documents(sample_dir: Path) -> list[Document]:
 
 def test_search_scores_the_base_then_every_candidate(documents: list[Document]) -> None:
     grid = {"C": [0.5, 2.0], "char_ngram_max": [0, 2]}
-    result = tune(documents, TrainingConfig(), "rjieba", grid)
+    result = tune(documents, TrainingConfig(segmenter="rjieba"), grid)
     params = [t["params"] for t in result.trials]
     assert params[0] == {"C": 1.0, "char_ngram_max": 0}  # the base first
     # each distinct configuration is fitted once: base, C=0.5, C=2, then char_ngram_max=2
@@ -35,7 +35,7 @@ def test_a_change_must_beat_the_best_by_the_margin(
 ) -> None:
     """With a margin larger than any F1 difference, the base configuration wins."""
     monkeypatch.setattr(tune_module, "MIN_GAIN", 1.0)
-    result = tune(documents, TrainingConfig(), "rjieba", {"C": [0.25, 4.0]})
+    result = tune(documents, TrainingConfig(segmenter="rjieba"), {"C": [0.25, 4.0]})
     assert result.best.C == 1.0
     assert result.best_score == result.trials[0]["score"]
 
@@ -44,5 +44,5 @@ def test_without_margin_the_best_validation_score_wins(
     documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tune_module, "MIN_GAIN", -1.0)  # always move to the last candidate
-    result = tune(documents, TrainingConfig(), "rjieba", {"C": [0.25, 4.0]})
+    result = tune(documents, TrainingConfig(segmenter="rjieba"), {"C": [0.25, 4.0]})
     assert result.best.C == 4.0

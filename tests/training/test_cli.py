@@ -369,6 +369,6 @@ def test_train_strict_names_the_first_bad_file(tmp_path: Path, sample_dir: Path)
 
 
 def list_versions(models: Path) -> list[str]:
-    from classifier.persistence import list_models
+    from classifier.registry import list_models
 
     return [m["version"] for m in list_models(models)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.persistence import list_models, load_model
+from classifier.registry import list_models, load_model
 
 TAGGER = Path(sys.executable).parent / "tagger"
 WORDS = [chr(0x4E00 + i) + chr(0x4E80 + i) for i in range(600)]

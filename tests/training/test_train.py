@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from classifier.config import TrainingConfig, from_mapping, load_config
+from classifier.dataset import validation_docs
 from classifier.errors import ClassifierError, CorpusFormatError, NotTrainedError
-from classifier.learn import validation_docs
-from classifier.persistence import list_models, load_model
+from classifier.registry import list_models, load_model
 from training.evaluate import evaluate
 from training.train import train
 
@@ -48,7 +48,7 @@ def test_session_model_metadata(trained, trained_models_dir: Path, sample_dir: P
         assert 0.0 < meta["decision"]["thresholds"][level] < 1.0
         assert meta["metrics"]["validation"][level]["n"] >= 1
     assert meta["versions"]["scikit-learn"]
-    assert list(trained.model.labels_) == meta["labels"]
+    assert list(trained.model.labels) == meta["labels"]
 
 
 def test_train_reports_skips_and_rare_labels(
@@ -117,7 +117,7 @@ def test_evaluate_function(trained, sample_dir: Path, tmp_path: Path, write_seed
     assert result["corpus"]["documents_read"] == 73
     assert result["labels_unknown_to_model"] == ["SPACE EXPLORATION"]
     assert result["document"]["per_label"]["SPACE EXPLORATION"]["recall"] == 0.0
-    assert result["document"]["threshold"] == trained.model.thresholds_["document"]
+    assert result["document"]["threshold"] == trained.model.thresholds.level["document"]
     assert json.loads(json.dumps(result)) == result  # JSON-ready
 
 

@@ -1,4 +1,6 @@
-"""Run the API with uvicorn: one process, or worker processes with a listening socket each.
+"""Run an ASGI application with uvicorn: one process, or worker processes with a listening
+socket each. The application is named by an import string (``module:factory``), so the
+command line that starts the service never imports it.
 
 uvicorn's own ``--workers`` shares one listening socket between the workers, and which
 worker accepts a burst of keep-alive connections is up to the scheduler: with 16 clients and
@@ -22,7 +24,6 @@ from types import FrameType
 
 from classifier.errors import ClassifierError
 
-APP = "api.main:create_app"
 LOG_LEVEL = "warning"
 BACKLOG = 2048
 # uvicorn's exit status when the application fails to start (e.g. no loadable model)
@@ -60,23 +61,24 @@ def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket
     return sock
 
 
-def _worker(host: str, port: int) -> None:
+def _worker(app: str, host: str, port: int) -> None:
     """One worker process: its own listening socket, one uvicorn server."""
     import uvicorn
 
     sock = listening_socket(host, port)
-    server = uvicorn.Server(uvicorn.Config(APP, factory=True, log_level=LOG_LEVEL))
+    server = uvicorn.Server(uvicorn.Config(app, factory=True, log_level=LOG_LEVEL))
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
 
-def serve(host: str, port: int, workers: int = 1) -> None:
-    """Serve the API until interrupted; raise ServeError if it cannot start."""
+def serve(app: str, host: str, port: int, workers: int = 1) -> None:
+    """Serve the application factory ``app`` until interrupted; raise ServeError if it cannot
+    start."""
     import uvicorn
 
     if not reuse_port_supported():
-        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level=LOG_LEVEL)
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=LOG_LEVEL)
         return
     # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps
     # what they free: under concurrent batch requests a worker's RSS rose from 223 to 288 MB.
@@ -86,10 +88,10 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     # Fail in one line if the address is taken, before starting any worker. The probe never
     # listens, so it never joins the group of sockets the kernel hands connections to.
     listening_socket(host, port, listen=False).close()
-    _supervise(host, port, workers)
+    _supervise(app, host, port, workers)
 
 
-def _supervise(host: str, port: int, workers: int) -> None:
+def _supervise(app: str, host: str, port: int, workers: int) -> None:
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -100,7 +102,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(host, port), daemon=False)
+        process = context.Process(target=_worker, args=(app, host, port), daemon=False)
         process.start()
         return process
 

@@ -1,0 +1,134 @@
+"""A corpus made ready for fitting and evaluation: documents' tags and prepared paragraphs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from classifier.corpus import Document
+from classifier.progress import ProgressHook, no_progress
+from classifier.text import TextSettings, prepare_texts
+
+# characters of text per unit of work when preparing in parallel (about 0.1 s of segmenting)
+BATCH_CHARS = 1_000_000
+
+
+@dataclass
+class PreparedCorpus:
+    """Documents reduced to what fitting needs: ids, tags and tokenized paragraphs.
+
+    ``texts[i]`` is paragraph i's tokens joined by spaces, ``par_doc[i]`` the index of its
+    document and ``par_len[i]`` its number of visible characters.
+    """
+
+    doc_ids: list[str] = field(default_factory=list)
+    doc_tags: list[tuple[str, ...]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    par_doc: list[int] = field(default_factory=list)
+    par_len: list[int] = field(default_factory=list)
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def n_paragraphs(self) -> int:
+        return len(self.texts)
+
+    def subset(self, docs: Sequence[int]) -> PreparedCorpus:
+        """The documents at ``docs`` (and their paragraphs), renumbered from zero."""
+        new_id = {d: i for i, d in enumerate(docs)}
+        out = PreparedCorpus([self.doc_ids[d] for d in docs], [self.doc_tags[d] for d in docs])
+        for text, d, n in zip(self.texts, self.par_doc, self.par_len, strict=True):
+            if d in new_id:
+                out.texts.append(text)
+                out.par_doc.append(new_id[d])
+                out.par_len.append(n)
+        return out
+
+    def paragraph_tags(self) -> list[tuple[str, ...]]:
+        return [self.doc_tags[d] for d in self.par_doc]
+
+    def joined(self) -> list[str]:
+        """Each document's prepared paragraphs joined into one prepared text."""
+        return join_by_document(self.texts, np.asarray(self.par_doc), self.n_documents)
+
+    def whole_documents(self) -> tuple[list[str], list[tuple[str, ...]]]:
+        """Each document of several paragraphs as one text (its paragraphs joined), with tags."""
+        counts = np.bincount(self.par_doc, minlength=self.n_documents)
+        joined = self.joined()
+        multi = np.flatnonzero(counts > 1)
+        return [joined[d] for d in multi], [self.doc_tags[d] for d in multi]
+
+
+def join_by_document(
+    prepared: Sequence[str], par_doc: NDArray[np.integer], n_docs: int
+) -> list[str]:
+    """Each document's prepared paragraphs joined into one prepared text."""
+    parts: list[list[str]] = [[] for _ in range(n_docs)]
+    for text, d in zip(prepared, par_doc, strict=True):
+        parts[int(d)].append(text)
+    return [" ".join(p) for p in parts]
+
+
+def prepare_corpus(
+    documents: Iterable[Document],
+    settings: TextSettings,
+    jobs: int = 1,
+    progress: ProgressHook = no_progress,
+) -> PreparedCorpus:
+    """Prepare every document's text (``text.prepare_text``), in parallel batches, streaming."""
+    out = PreparedCorpus()
+    advance = progress("segmenting", None)
+
+    def batches() -> Iterator[list[str]]:
+        batch: list[str] = []
+        size = 0
+        for doc in documents:
+            out.doc_ids.append(doc.id)
+            out.doc_tags.append(doc.tags)
+            batch.append(doc.text)
+            size += len(doc.text)
+            if size >= BATCH_CHARS:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    if jobs == 1:
+        results: Iterable[list] = (prepare_texts(b, settings) for b in batches())
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(prepare_texts)(b, settings) for b in batches()
+        )
+    doc_index = 0
+    for prepared in results:
+        for text in prepared:
+            out.texts.extend(text.tokens)
+            out.par_doc.extend([doc_index] * len(text.tokens))
+            out.par_len.extend(text.lengths)
+            doc_index += 1
+        advance(sum(len(t.tokens) for t in prepared))
+    return out
+
+
+def validation_docs(doc_ids: Sequence[str], fraction: float) -> NDArray[np.bool_]:
+    """Pick validation documents by a hash of their id: stable as the corpus grows."""
+    if fraction <= 0 or len(doc_ids) < 2:
+        return np.zeros(len(doc_ids), dtype=bool)
+    # Salted: corpora are often split into train/test by an unsalted hash of the same names.
+    h = np.array(
+        [int(hashlib.sha1(f"tagger-validation:{d}".encode()).hexdigest()[:8], 16) for d in doc_ids]
+    )
+    val = h / 2**32 < fraction
+    if not val.any():
+        val[int(np.argmin(h))] = True
+    if val.all():
+        val[int(np.argmax(h))] = False
+    return val

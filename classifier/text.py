@@ -1,0 +1,53 @@
+"""The one text path: a document (or a request text) to its prepared paragraphs.
+
+Training, evaluation and prediction all call ``prepare_text``, so a text is split and
+tokenized in exactly one way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from classifier import tokenizer
+from classifier.paragraphs import split_paragraphs, visible_len
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """How texts are cut into paragraphs and tokenized; the segmenter is a concrete name."""
+
+    segmenter: str
+    max_paragraph_chars: int
+    min_paragraph_chars: int
+
+    def __post_init__(self) -> None:
+        if self.segmenter not in tokenizer.SEGMENTERS:
+            raise ValueError(f"segmenter must be resolved to one of {tokenizer.SEGMENTERS}")
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A text's paragraphs as split, their tokens (joined by spaces) and visible lengths."""
+
+    paragraphs: list[str]
+    tokens: list[str]
+    lengths: list[int]
+
+
+def prepare_text(text: str, settings: TextSettings) -> PreparedText:
+    """Split ``text`` into paragraphs and tokenize each; a text always has one paragraph at
+    least (a blank text is one empty paragraph)."""
+    paragraphs = split_paragraphs(
+        text, settings.max_paragraph_chars, settings.min_paragraph_chars
+    ) or [text]
+    return PreparedText(
+        paragraphs,
+        [tokenizer.prepare(p, settings.segmenter) for p in paragraphs],
+        [visible_len(p) for p in paragraphs],
+    )
+
+
+def prepare_texts(texts: Sequence[str], settings: TextSettings) -> list[PreparedText]:
+    """``prepare_text`` over a batch (the unit of work of a worker process)."""
+    return [prepare_text(t, settings) for t in texts]
