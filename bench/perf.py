@@ -590,9 +590,10 @@ def port_in_use(port: int) -> bool:
 
 
 def tagger_command() -> list[str]:
-    """The ``tagger`` console script of this venv, or ``python -m training.cli``."""
-    script = Path(sys.executable).parent / "tagger"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+    """The ``tagger`` command of this checkout (cwd first on sys.path, unlike the script)."""
+    # The venv's `tagger` script imports whichever checkout the editable install points at,
+    # so a benchmark run from another worktree would serve that checkout's code.
+    return [sys.executable, "-m", "training.cli"]
 
 
 def wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> float:

@@ -56,7 +56,7 @@ def run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict[st
 
 def tagger_train(data: Path, corpus: str, jobs: int, sets: list[str], scratch: Path) -> dict:
     """Time ``tagger train`` on the raw corpus, end to end."""
-    cmd = [str(ROOT / ".venv" / "bin" / "tagger"), "train", str(data / corpus / "train")]
+    cmd = [sys.executable, "-m", "training.cli", "train", str(data / corpus / "train")]
     cmd += ["--name", corpus, "--models-dir", str(scratch / "models"), "--jobs", str(jobs)]
     for kv in sets:
         cmd += ["--set", kv]
@@ -72,6 +72,9 @@ def anchors(corpus: str, jobs: int, sets: list[str], out: Path, scratch: Path) -
         "OUT_ROOT": str(out),
         "SEG_DIR": str(scratch / "seg"),
         "TAGGER_SET": " ".join(sets),
+        # this interpreter runs tool_tagger.py (anchors.sh defaults to ROOT/.venv, which a
+        # second worktree of the repository does not have)
+        "TOOL_PY_tagger": os.environ.get("TOOL_PY_tagger", sys.executable),
     }
     result = run(
         [str(ROOT / "bench" / "anchors.sh"), corpus], scratch / f"anchors-{corpus}.log", env
