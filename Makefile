@@ -45,7 +45,7 @@ train-sample: $(VENV)/.installed
 
 ## bench: train and score on every corpus in ../shared/data (minutes to hours)
 bench: $(VENV)/.installed
-	$(BIN)/python bench/corpora.py
+	$(BIN)/python -m bench.corpora
 
 clean:
 	rm -rf $(VENV) .pytest_cache

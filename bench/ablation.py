@@ -1,36 +1,25 @@
 """Ablation: fit variants of the default configuration on each corpus, score them on test/.
 
-    .venv/bin/python bench/ablation.py [--corpora reuters21578 tiku fudan] [--jobs 2]
-                                       [--variant "NAME:KEY=VALUE,KEY=VALUE" ...]
+    python -m bench.ablation [--corpora reuters21578 tiku fudan] [--jobs 2]
+                             [--variant "NAME:KEY=VALUE,KEY=VALUE" ...]
 
 Each variant changes one or two settings of the defaults. A corpus is read and segmented
 once per paragraph setting and shared by the variants that use it; each variant is then
-fitted exactly as `tagger train` fits (classifier.learn.fit_classifier: validation split,
-calibration, thresholds, refit on all of train/) and scored on test/ with the model's own
-decision rule. The table shows the validation estimate a choice would be made on and the
-test scores it gives, so every default can be traced to a measurement. Results also go to
-bench/out/ablation-<time>.json.
+fitted exactly as `tagger train` fits (validation split, calibration, thresholds, refit on
+all of train/) and scored on test/ with the model's own decision rule. The table shows the
+validation estimate a choice would be made on and the test scores it gives, so every default
+can be traced to a measurement. Results also go to bench/out/ablation-<time>.json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from classifier.config import TrainingConfig  # noqa: E402
-from classifier.corpus import ReadReport, read_corpus  # noqa: E402
-from classifier.learn import PreparedCorpus, fit_classifier, prepare_corpus  # noqa: E402
-from classifier.tokenizer import resolve_segmenter  # noqa: E402
-from classifier.tune import preparation  # noqa: E402
-from training.cli import _parse_set  # noqa: E402
-from training.evaluate import evaluate_prepared  # noqa: E402
+from bench import library
+from bench.corpora import CORPORA
+from bench.harness import Report, arguments, logger, markdown_table
 
 VARIANTS = {
     "default": "",
@@ -58,6 +47,9 @@ VARIANTS = {
     "no refit on all of train": "refit_on_all=false",
     "keep rare labels": "rare_labels=keep",
 }
+COLUMNS = ["variant", "--set", "corpus", "val doc µF1", "doc µF1", "doc macro-F1", "doc P@1"]
+COLUMNS += ["weights", "fit s"]
+log = logger("ablation")
 
 
 class Corpora:
@@ -65,30 +57,27 @@ class Corpora:
 
     def __init__(self, data: Path, jobs: int) -> None:
         self.data, self.jobs = data, jobs
-        self.cache: dict[tuple, tuple[PreparedCorpus, PreparedCorpus]] = {}
+        self.cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
-    def get(self, corpus: str, cfg: TrainingConfig) -> tuple[PreparedCorpus, PreparedCorpus]:
-        key = (corpus, *preparation(cfg))
+    def get(self, corpus: str, cfg: Any) -> tuple[Any, Any]:
+        """The prepared train/ and test/ splits of ``corpus`` under ``cfg``."""
+        key = (corpus, *library.preparation(cfg))
         if key not in self.cache:
             self.cache.clear()  # one corpus in memory at a time: variants run corpus by corpus
-            seg = resolve_segmenter(cfg.segmenter)
-            self.cache[key] = tuple(  # type: ignore[assignment]
-                prepare_corpus(
-                    read_corpus([self.data / corpus / split], report=ReadReport()),
-                    cfg,
-                    seg,
-                    self.jobs,
-                )
+            train, test = (
+                library.prepare(self.data / corpus / split, cfg, self.jobs)
                 for split in ("train", "test")
             )
+            self.cache[key] = train, test
         return self.cache[key]
 
 
-def run_variant(train: PreparedCorpus, test: PreparedCorpus, cfg: TrainingConfig, jobs: int):
+def run_variant(train: Any, test: Any, cfg: Any, jobs: int) -> dict[str, Any]:
+    """Fit one variant on ``train`` and score it on ``test``."""
     started = time.perf_counter()
-    model, report = fit_classifier(train, cfg, resolve_segmenter(cfg.segmenter), jobs)
+    model, report = library.fit(train, cfg, jobs)
     fit_s = time.perf_counter() - started
-    scores = evaluate_prepared(model, test)
+    scores = library.score_prepared_corpus(model, test)
     return {
         "val": report.validation["document"]["micro"]["f1"],
         "f1": scores["document"]["micro"]["f1"],
@@ -101,46 +90,47 @@ def run_variant(train: PreparedCorpus, test: PreparedCorpus, cfg: TrainingConfig
     }
 
 
+def cells(r: dict[str, Any]) -> list[str]:
+    """The table row of one variant on one corpus."""
+    return [
+        r["variant"],
+        f"`{r['changes'] or '-'}`",
+        r["corpus"],
+        f"{r['val']:.4f}",
+        f"{r['f1']:.4f}",
+        f"{r['macro']:.4f}",
+        f"{r['p1']:.4f}",
+        f"{r['weights']:,}",
+        f"{r['fit_s']:.0f}",
+    ]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--corpora", nargs="+", default=["reuters21578", "tiku", "fudan"])
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = arguments("ablation", __doc__, corpora=CORPORA)
     parser.add_argument("--variant", action="append", default=[], help="NAME:K=V,K=V")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     variants = dict(v.split(":", 1) for v in args.variant) if args.variant else VARIANTS
     configs = {
-        name: TrainingConfig().replace(**_parse_set([c for c in changes.split(",") if c]))
+        name: library.config([c for c in changes.split(",") if c])
         for name, changes in variants.items()
     }
+    report = Report("ablation", args.out, defaults=library.config().to_dict())
+    rows = report.data["rows"] = []
     corpora = Corpora(args.data, args.jobs)
-    rows = []
     for corpus in args.corpora:
         # variants sharing paragraph settings run together, so each split is prepared once
-        order = sorted(variants, key=lambda n: preparation(configs[n]))
+        order = sorted(variants, key=lambda n: library.preparation(configs[n]))
         for name in order:
             train, test = corpora.get(corpus, configs[name])
             r = run_variant(train, test, configs[name], args.jobs)
             rows.append({"variant": name, "changes": variants[name], "corpus": corpus} | r)
-            print(f"done {name} / {corpus}: {rows[-1]}", file=sys.stderr, flush=True)
-    columns = ["variant", "--set", "corpus", "val doc µF1", "doc µF1", "doc macro-F1", "doc P@1"]
-    columns += ["weights", "fit s"]
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
+            log(f"done {name} / {corpus}: {rows[-1]}")
     names = list(variants)
-    for r in sorted(
+    ordered = sorted(
         rows, key=lambda r: (args.corpora.index(r["corpus"]), names.index(r["variant"]))
-    ):
-        print(
-            f"| {r['variant']} | `{r['changes'] or '-'}` | {r['corpus']} | {r['val']:.4f} | "
-            f"{r['f1']:.4f} | {r['macro']:.4f} | {r['p1']:.4f} | {r['weights']:,} | "
-            f"{r['fit_s']:.0f} |"
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"ablation-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    path.write_text(json.dumps({"defaults": TrainingConfig().to_dict(), "rows": rows}, indent=2))
-    print(f"\nwrote {path}")
+    )
+    report.show(markdown_table(COLUMNS, [cells(r) for r in ordered]))
+    print(f"\nwrote {report.write()}")
 
 
 if __name__ == "__main__":

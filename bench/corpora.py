@@ -1,7 +1,7 @@
 """Train tagger on each corpus's train/ split, evaluate on its test/ split, print one table.
 
-    .venv/bin/python bench/corpora.py [--data ../shared/data] [--corpora fudan tiku reuters21578]
-                                      [--jobs 2] [--set KEY=VALUE ...] [--tune] [--out bench/out]
+    python -m bench.corpora [--data ../shared/data] [--corpora fudan tiku reuters21578]
+                            [--jobs 2] [--set KEY=VALUE ...] [--tune] [--out bench/out]
 
 Everything runs end to end from the raw corpus files: tagger's own paragraph splitting and
 segmentation, thresholds (and with --tune the hyperparameters) chosen on a validation split
@@ -11,24 +11,16 @@ of train/ only; train time includes tuning. Results go to
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench import library
+from bench.harness import Report, arguments, logger, markdown_table
 
-from classifier.config import TrainingConfig  # noqa: E402
-from classifier.persistence import MODEL_FILE, load_model  # noqa: E402
-from training.cli import _parse_set  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
-from training.train import train, tune_and_train  # noqa: E402
-
+CORPORA = ("reuters21578", "tiku", "fudan")
 COLUMNS = (
     "corpus",
     "val doc µF1",
@@ -42,18 +34,19 @@ COLUMNS = (
     "eval s",
     "model MB",
 )
+log = logger("corpora")
 
 
 def run_corpus(
-    data: Path, corpus: str, cfg: TrainingConfig, jobs: int, models: Path, search: bool
-) -> dict:
+    data: Path, corpus: str, cfg: Any, jobs: int, models: Path, search: bool
+) -> dict[str, Any]:
+    """Train on ``corpus``/train (with ``search``: tune first), score ``corpus``/test."""
     started = time.perf_counter()
-    fit = tune_and_train if search else train
-    result = fit([data / corpus / "train"], models, name=corpus, config=cfg, jobs=jobs)
+    result = library.train([data / corpus / "train"], models, corpus, cfg, jobs, tune=search)
     train_s = time.perf_counter() - started
-    loaded = load_model(models, corpus)
+    version = library.load(models, corpus)
     started = time.perf_counter()
-    scores = evaluate(loaded, [data / corpus / "test"], jobs=jobs)
+    scores = library.evaluate(version, data / corpus / "test", jobs=jobs)
     eval_s = time.perf_counter() - started
     for level in ("paragraph", "document"):
         scores[level].pop("per_label")
@@ -61,7 +54,7 @@ def run_corpus(
         "corpus": corpus,
         "train_s": train_s,
         "eval_s": eval_s,
-        "model_mb": (result.folder / MODEL_FILE).stat().st_size / 1e6,
+        "model_mb": library.model_mb(result.folder),
         "training": result.metadata["training"],
         "validation": result.metadata["metrics"]["validation"],
         "thresholds": result.metadata["decision"]["thresholds"],
@@ -71,7 +64,8 @@ def run_corpus(
     }
 
 
-def row(r: dict) -> list[str]:
+def row(r: dict[str, Any]) -> list[str]:
+    """The table row of one corpus."""
     d, p = r["test"]["document"], r["test"]["paragraph"]
     val = r["validation"].get("document", {}).get("micro", {}).get("f1", float("nan"))
     return [
@@ -90,47 +84,27 @@ def row(r: dict) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--corpora", nargs="+", default=["reuters21578", "tiku", "fudan"])
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser = arguments("corpora", __doc__, corpora=CORPORA, sets="a TrainingConfig override")
     parser.add_argument(
         "--tune", action="store_true", help="run `tagger tune` (validation split) before training"
     )
     args = parser.parse_args()
-    cfg = TrainingConfig().replace(**_parse_set(args.overrides))
-    results = []
+    cfg = library.config(args.sets)
+    report = Report(
+        "corpora", args.out, config=cfg.to_dict(), jobs=args.jobs, python=platform.python_version()
+    )
+    results = report.data["results"] = []
     with tempfile.TemporaryDirectory(prefix="tagger-bench-") as tmp:
         for corpus in args.corpora:
             results.append(run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp), args.tune))
-            print(f"done {corpus}: {row(results[-1])}", file=sys.stderr, flush=True)
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    for r in results:
-        print("| " + " | ".join(row(r)) + " |")
-    print(
-        "\ndecision rule: labels with score >= threshold tuned on a validation split of train/ "
-        "(micro-F1), at most 10, at least 1; document scores aggregate paragraph scores "
+            log(f"done {corpus}: {row(results[-1])}")
+    report.show(
+        markdown_table(COLUMNS, [row(r) for r in results])
+        + "\n\ndecision rule: labels with score >= threshold tuned on a validation split of "
+        "train/ (micro-F1), at most 10, at least 1; document scores aggregate paragraph scores "
         f"({cfg.aggregation}); P@1 = hits in top 1."
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = args.out / f"corpora-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "config": cfg.to_dict(),
-                "jobs": args.jobs,
-                "python": platform.python_version(),
-                "results": results,
-            },
-            ensure_ascii=False,
-            indent=2,
-        )
-    )
-    print(f"\nwrote {path}")
+    print(f"\nwrote {report.write()}")
 
 
 if __name__ == "__main__":

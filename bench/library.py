@@ -1,0 +1,162 @@
+"""Every call bench makes into tagger's library (classifier, training, api), in one module.
+
+The scripts reach the library only through the names here, so a change of its API is met
+by re-pointing this file. Only the modules a fresh process needs to load a model are
+imported at the top (bench.perf_predict measures that process's memory after its imports);
+the rest load inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from classifier.persistence import MODEL_FILE, load_model
+from classifier.tokenizer import SEGMENTERS, normalize, tokenize, warm_up  # noqa: F401
+
+# SEGMENTERS, normalize, tokenize and warm_up are the scripts' names for the library's own
+# (perf_seg times tokenize and normalize themselves, so they are not wrapped).
+
+
+def cli_command() -> list[str]:
+    """The ``tagger`` command of this checkout (cwd first on sys.path, unlike the script)."""
+    # The venv's `tagger` script imports whichever checkout the editable install points at,
+    # so a benchmark run from another worktree would serve that checkout's code.
+    return [sys.executable, "-m", "training.cli"]
+
+
+def versions() -> dict[str, str]:
+    """tagger's version and those of Python and the libraries it runs on."""
+    from training.train import library_versions
+
+    return library_versions()
+
+
+def config(sets: Sequence[str] = (), **base: Any) -> Any:
+    """The default TrainingConfig with ``base`` and then ``--set KEY=VALUE`` items applied."""
+    from classifier.config import TrainingConfig
+    from training.cli import _parse_set
+
+    return TrainingConfig().replace(**(base | _parse_set(list(sets))))
+
+
+def documents(folder: Path) -> Iterator[Any]:
+    """The documents of a corpus folder (``.text``, ``.tags``), in sorted file order."""
+    from classifier.corpus import read_corpus
+
+    return read_corpus([folder])
+
+
+# --- models -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Version:
+    """A loaded model version: the classifier object, its reference and its folder."""
+
+    model: Any  # classifier.model.TopicClassifier
+    ref: str
+    folder: Path
+    loaded: Any = field(repr=False)  # what the library's loader returned
+
+
+def load(models_dir: Path, ref: str) -> Version:
+    """Resolve, verify and load a model version (NAME or NAME@VERSION)."""
+    loaded = load_model(models_dir, ref)
+    return Version(loaded.model, loaded.ref, loaded.folder, loaded)
+
+
+def model_mb(folder: Path) -> float:
+    """Size of a version's model file in MB."""
+    return (folder / MODEL_FILE).stat().st_size / 1e6
+
+
+def resolve(models_dir: Path, ref: str) -> Path:
+    """The folder of a model version."""
+    from classifier.persistence import resolve as resolve_ref
+
+    return resolve_ref(models_dir, ref)
+
+
+def save_copy(models_dir: Path, ref: str) -> str:
+    """Save the model of ``ref`` again under a new version id; return the new reference."""
+    import gc
+    import secrets
+
+    from classifier.persistence import new_version, save_model
+
+    loaded = load_model(models_dir, ref)
+    keep = {k: v for k, v in loaded.metadata.items() if k not in ("name", "version", "saved_ns")}
+    name = loaded.metadata["name"]
+    folder = save_model(models_dir, name, loaded.model, keep, new_version(secrets.token_hex(32)))
+    del loaded
+    gc.collect()
+    return f"{name}@{folder.name}"
+
+
+def train(
+    folders: Sequence[Path],
+    models_dir: Path,
+    name: str,
+    cfg: Any = None,
+    jobs: int = 1,
+    tune: bool = False,
+) -> Any:
+    """Train (with ``tune``: search hyperparameters first) and save a new version.
+
+    Returns the library's result: ``.folder`` and ``.metadata``.
+    """
+    from training.train import train as train_model
+    from training.train import tune_and_train
+
+    fit_model = tune_and_train if tune else train_model
+    return fit_model(list(folders), models_dir, name=name, config=cfg, jobs=jobs)
+
+
+def evaluate(version: Version, folder: Path, jobs: int = 1) -> dict[str, Any]:
+    """Paragraph and document scores of a corpus folder under the model's own decision rule."""
+    from training.evaluate import evaluate as evaluate_model
+
+    return evaluate_model(version.loaded, [folder], jobs=jobs)
+
+
+# --- prepared corpora (fitting without saving) --------------------------------------------
+def preparation(cfg: Any) -> tuple[Any, ...]:
+    """The settings a corpus is prepared with: configs that agree share a prepared corpus."""
+    from classifier.tune import preparation as settings
+
+    return settings(cfg)
+
+
+def prepare(folder: Path, cfg: Any, jobs: int, segmenter: str | None = None) -> Any:
+    """A corpus folder split into paragraphs and tokenized (``.texts``) as training does."""
+    from classifier.learn import prepare_corpus
+    from classifier.tokenizer import resolve_segmenter
+
+    segmenter = segmenter or resolve_segmenter(cfg.segmenter)
+    return prepare_corpus(documents(folder), cfg, segmenter, jobs)
+
+
+def fit(data: Any, cfg: Any, jobs: int) -> tuple[Any, Any]:
+    """Fit a classifier on a prepared corpus exactly as ``tagger train`` does; no saving."""
+    from classifier.learn import fit_classifier
+    from classifier.tokenizer import resolve_segmenter
+
+    return fit_classifier(data, cfg, resolve_segmenter(cfg.segmenter), jobs)
+
+
+def score_prepared_corpus(model: Any, data: Any) -> dict[str, Any]:
+    """Paragraph and document metrics of a prepared corpus under the model's decision rule."""
+    from training.evaluate import evaluate_prepared
+
+    return evaluate_prepared(model, data)
+
+
+def featurizer(cfg: Any, texts: list[str]) -> Callable[[list[str]], Any]:
+    """The model's feature extraction for ``cfg``, fitted on prepared ``texts``."""
+    from functools import partial
+
+    from classifier.features import build_vectorizer, transform
+
+    return partial(transform, build_vectorizer(cfg).fit(texts))
