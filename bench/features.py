@@ -30,8 +30,8 @@ def main() -> None:
     chars = library.config(args.sets, char_ngram_max=2)
     words = chars.replace(char_ngram_max=0)
     cfg = library.config()
-    train = library.prepare(args.data / args.corpus / "train", cfg, 2, "rjieba")
-    test = library.prepare(args.data / args.corpus / "test", cfg, 2, "rjieba")
+    train = library.prepare(args.data / args.corpus / "train", cfg.replace(segmenter="rjieba"), 2)
+    test = library.prepare(args.data / args.corpus / "test", cfg.replace(segmenter="rjieba"), 2)
     texts = test.texts[: args.texts]
     rows = []
     for name, c in (("words (default)", words), (f"words + characters {c_range(chars)}", chars)):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifier.persistence import MODEL_FILE, load_model
+from classifier.artifact import FILES
+from classifier.registry import load_model
 from classifier.tokenizer import SEGMENTERS, normalize, tokenize, warm_up  # noqa: F401
 
 # SEGMENTERS, normalize, tokenize and warm_up are the scripts' names for the library's own
@@ -37,10 +38,9 @@ def versions() -> dict[str, str]:
 
 def config(sets: Sequence[str] = (), **base: Any) -> Any:
     """The default TrainingConfig with ``base`` and then ``--set KEY=VALUE`` items applied."""
-    from classifier.config import TrainingConfig
-    from training.cli import _parse_set
+    from classifier.config import TrainingConfig, parse_overrides
 
-    return TrainingConfig().replace(**(base | _parse_set(list(sets))))
+    return TrainingConfig().replace(**(base | parse_overrides(sets)))
 
 
 def documents(folder: Path) -> Iterator[Any]:
@@ -68,13 +68,13 @@ def load(models_dir: Path, ref: str) -> Version:
 
 
 def model_mb(folder: Path) -> float:
-    """Size of a version's model file in MB."""
-    return (folder / MODEL_FILE).stat().st_size / 1e6
+    """Size of a version's model files in MB."""
+    return sum((folder / name).stat().st_size for name in FILES) / 1e6
 
 
 def resolve(models_dir: Path, ref: str) -> Path:
     """The folder of a model version."""
-    from classifier.persistence import resolve as resolve_ref
+    from classifier.registry import resolve as resolve_ref
 
     return resolve_ref(models_dir, ref)
 
@@ -84,7 +84,7 @@ def save_copy(models_dir: Path, ref: str) -> str:
     import gc
     import secrets
 
-    from classifier.persistence import new_version, save_model
+    from classifier.registry import new_version, save_model
 
     loaded = load_model(models_dir, ref)
     keep = {k: v for k, v in loaded.metadata.items() if k not in ("name", "version", "saved_ns")}
@@ -129,21 +129,18 @@ def preparation(cfg: Any) -> tuple[Any, ...]:
     return settings(cfg)
 
 
-def prepare(folder: Path, cfg: Any, jobs: int, segmenter: str | None = None) -> Any:
+def prepare(folder: Path, cfg: Any, jobs: int) -> Any:
     """A corpus folder split into paragraphs and tokenized (``.texts``) as training does."""
-    from classifier.learn import prepare_corpus
-    from classifier.tokenizer import resolve_segmenter
+    from classifier.dataset import prepare_corpus
 
-    segmenter = segmenter or resolve_segmenter(cfg.segmenter)
-    return prepare_corpus(documents(folder), cfg, segmenter, jobs)
+    return prepare_corpus(documents(folder), cfg.resolved().text, jobs)
 
 
 def fit(data: Any, cfg: Any, jobs: int) -> tuple[Any, Any]:
     """Fit a classifier on a prepared corpus exactly as ``tagger train`` does; no saving."""
-    from classifier.learn import fit_classifier
-    from classifier.tokenizer import resolve_segmenter
+    from classifier.fit import fit_classifier
 
-    return fit_classifier(data, cfg, resolve_segmenter(cfg.segmenter), jobs)
+    return fit_classifier(data, cfg.resolved(), jobs)
 
 
 def score_prepared_corpus(model: Any, data: Any) -> dict[str, Any]:
@@ -155,8 +152,30 @@ def score_prepared_corpus(model: Any, data: Any) -> dict[str, Any]:
 
 def featurizer(cfg: Any, texts: list[str]) -> Callable[[list[str]], Any]:
     """The model's feature extraction for ``cfg``, fitted on prepared ``texts``."""
-    from functools import partial
+    from classifier.features import fit_features
 
-    from classifier.features import build_vectorizer, transform
+    return fit_features(texts, cfg)[0].transform
 
-    return partial(transform, build_vectorizer(cfg).fit(texts))
+
+# --- the steps of one prediction (bench.perf_predict times them one by one) -----------------
+def prepared(model: Any, texts: Sequence[str]) -> list[str]:
+    """Each text tokenized as one paragraph (the segmentation step)."""
+    from classifier.text import prepare_paragraph
+
+    settings = model.config.text
+    return [prepare_paragraph(t, settings) for t in texts]
+
+
+def features(model: Any, prepared_texts: Sequence[str]) -> Any:
+    """TF-IDF rows of prepared texts."""
+    return model.scorer.transform(prepared_texts)
+
+
+def calibrate(model: Any, decision: Any) -> Any:
+    """Scores in [0, 1] of linear decision values."""
+    return model.scorer.calibration.apply(decision)
+
+
+def weights(model: Any) -> Any:
+    """The stacked weights: ``.coef`` (features × labels) and ``.intercept``."""
+    return model.scorer.weights

@@ -62,7 +62,7 @@ print(json.dumps({'python_mb': base, 'imported_mb': imported, 'loaded_mb': rss()
 
 def weight_columns(model: Any) -> list[sp.csc_matrix]:
     """The weight column of each label, sliced once (as each one-vs-rest estimator holds)."""
-    coef = model.coef_.tocsc()
+    coef = library.weights(model).coef.tocsc()
     return [coef[:, j] for j in range(coef.shape[1])]
 
 
@@ -70,11 +70,11 @@ def per_label_scores(
     model: Any, columns: list[sp.csc_matrix], prepared: Sequence[str]
 ) -> np.ndarray:
     """Reference scoring: the same features, then a Python loop of ``x @ coef[:, j]``."""
-    x = model.features(prepared)
+    x = library.features(model, prepared)
     out = np.empty((x.shape[0], len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
         out[:, j] = (x @ column).toarray().ravel()
-    return model.calibrate(out + model.intercept_)
+    return library.calibrate(model, out + library.weights(model).intercept)
 
 
 def fresh_load_rss(models_dir: Path, name: str) -> dict[str, float]:
@@ -101,7 +101,7 @@ def run(
     library.warm_up(model.segmenter)
     texts = first_texts(data / "tiku" / "test", BATCH_TEXTS)
     singles = texts[:SINGLE_TEXTS]
-    prepared = model.prepare(texts)
+    prepared = library.prepared(model, texts)
     columns = weight_columns(model)
     diff = float(
         np.abs(
@@ -114,8 +114,8 @@ def run(
     single: dict[str, Callable[[int], Any]] = {
         ref: lambda i: per_label_scores(model, columns, [prepared[i]]),
         "model.predict([text])": lambda i: model.predict([singles[i]]),
-        "model.prepare([text]) (segmentation)": lambda i: model.prepare([singles[i]]),
-        "model.features([prepared]) (TF-IDF)": lambda i: model.features([prepared[i]]),
+        "model.prepare([text]) (segmentation)": lambda i: library.prepared(model, [singles[i]]),
+        "model.features([prepared]) (TF-IDF)": lambda i: library.features(model, [prepared[i]]),
         "model.score_prepared([prepared])": lambda i: model.score_prepared([prepared[i]]),
     }
     batch_ref = f"per-label loop on {len(texts)} prepared"
@@ -173,14 +173,15 @@ def run(
     t_batch.notes.append("× ref > 1 means more texts per second than the per-label loop.")
 
     fresh = fresh_load_rss(models_dir, name)
+    coef = library.weights(model).coef
     info = {
         "model": version.ref,
         "folder": str(version.folder),
         "file_mb": library.model_mb(version.folder),
         "labels": model.n_labels,
-        "features": int(model.coef_.shape[0]),
-        "nonzero_weights": int(model.coef_.nnz),
-        "weight_density": model.coef_.nnz / max(1, np.prod(model.coef_.shape)),
+        "features": int(coef.shape[0]),
+        "nonzero_weights": int(coef.nnz),
+        "weight_density": coef.nnz / max(1, np.prod(coef.shape)),
         "load_s_this_process": load_s,
         "fresh_process": fresh,
         "this_process_rss_mb": vm_rss_mb(),

@@ -9,9 +9,9 @@ on exactly the paragraphs every other anchor tool sees:
     tool_tagger.py predict PREP_DIR MODEL_DIR SCORES_DIR [--topk 50] [--name tagger]
 
 train reads PREP_DIR/train.jsonl ({"doc","pid","text","labels":[ids]}, one pre-segmented
-paragraph per row) into a classifier.learn.PreparedCorpus (one document per harness "doc",
+paragraph per row) into a classifier.dataset.PreparedCorpus (one document per harness "doc",
 its tags = the label ids, as strings, of its paragraphs; the harness gives every paragraph
-all its document's labels, which is checked) and fits it with classifier.learn.fit_classifier
+all its document's labels, which is checked) and fits it with classifier.fit.fit_classifier
 under TrainingConfig defaults plus the --set overrides. tagger's own validation split,
 calibration and thresholds happen inside the harness's training documents; the harness
 tunes its own thresholds on val.jsonl from the scores written by predict.
@@ -30,9 +30,9 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,31 +42,18 @@ sys.path.insert(1, ROOT)
 
 from common import read_jsonl, save_scores, topk_sparse  # noqa: E402
 
-from classifier import tokenizer  # noqa: E402
-from classifier.config import TrainingConfig  # noqa: E402
+from classifier import artifact  # noqa: E402
+from classifier.config import TrainingConfig, parse_overrides  # noqa: E402
+from classifier.dataset import PreparedCorpus  # noqa: E402
 from classifier.errors import ClassifierError  # noqa: E402
-from classifier.learn import PreparedCorpus, fit_classifier  # noqa: E402
+from classifier.fit import fit_classifier  # noqa: E402
 from classifier.paragraphs import visible_len  # noqa: E402
+from classifier.text import TextSettings, prepare_paragraph  # noqa: E402
 
-MODEL_FILE = "model.joblib"
 BATCH = 2000
 
 
-def parse_set(values: list[str]) -> dict[str, Any]:
-    """KEY=VALUE overrides, VALUE read as JSON when it parses (as `tagger train --set`)."""
-    overrides: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            sys.exit(f"--set: expected KEY=VALUE, got {item!r}")
-        try:
-            overrides[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = raw
-    return overrides
-
-
-def load_corpus(rows: list[dict], segmenter: str) -> PreparedCorpus:
+def load_corpus(rows: list[dict], settings: TextSettings) -> PreparedCorpus:
     """One PreparedCorpus document per harness doc, one paragraph per row (in file order)."""
     data = PreparedCorpus()
     doc_index: dict[str, int] = {}
@@ -91,24 +78,24 @@ def load_corpus(rows: list[dict], segmenter: str) -> PreparedCorpus:
             f"document's first paragraph (e.g. doc {doc!r} pid {pid}: {got} vs {first}); "
             "doc_tags = union of the paragraphs' labels would be wrong for them"
         )
-    data.texts = tokenizer.prepare_many([r["text"] for r in rows], segmenter)
+    data.texts = [prepare_paragraph(r["text"], settings) for r in rows]
     return data
 
 
 def train(a: argparse.Namespace) -> None:
     try:
-        cfg = TrainingConfig().replace(**parse_set(a.set))
+        overrides = parse_overrides(a.set)
+        cfg = TrainingConfig().replace(**overrides).resolved()
     except ClassifierError as exc:
         sys.exit(f"tool_tagger: --set: {exc}")
-    segmenter = tokenizer.resolve_segmenter(cfg.segmenter)
     t0 = time.perf_counter()
     rows = read_jsonl(os.path.join(a.prep, "train.jsonl"))
-    data = load_corpus(rows, segmenter)
+    data = load_corpus(rows, cfg.text)
     t1 = time.perf_counter()
-    model, report = fit_classifier(data, cfg, segmenter, jobs=a.jobs)
+    model, report = fit_classifier(data, cfg, jobs=a.jobs)
     t2 = time.perf_counter()
     os.makedirs(a.model, exist_ok=True)
-    joblib.dump(model, os.path.join(a.model, MODEL_FILE))
+    artifact.write(Path(a.model), model, {"name": "harness", "version": "tool_tagger"})
     val_doc = report.validation.get("document", {})
     print(
         json.dumps(
@@ -121,10 +108,10 @@ def train(a: argparse.Namespace) -> None:
                 "n_weights": report.n_weights,
                 "n_labels": int(model.n_labels),
                 "n_labels_dropped": len(report.labels_dropped),
-                "segmenter": segmenter,
-                "overrides": parse_set(a.set),
-                "thresholds": model.thresholds_,
-                "calibration": list(model.calibration_),
+                "segmenter": cfg.segmenter,
+                "overrides": overrides,
+                "thresholds": dict(model.thresholds.level),
+                "calibration": [model.scorer.calibration.a, model.scorer.calibration.b],
                 "tagger_val_doc_micro_f1": (val_doc.get("micro") or {}).get("f1"),
                 "prepare_s": round(t1 - t0, 3),
                 "fit_s": round(t2 - t1, 3),
@@ -136,11 +123,11 @@ def train(a: argparse.Namespace) -> None:
 def predict(a: argparse.Namespace) -> None:
     n_labels = len(json.load(open(os.path.join(a.prep, "labels.json")))["labels"])
     t0 = time.perf_counter()
-    model = joblib.load(os.path.join(a.model, MODEL_FILE))
-    segmenter = model.segmenter
-    tokenizer.warm_up(segmenter)  # the segmenter's dictionary is part of loading the model
+    model = artifact.load(Path(a.model)).model
+    settings = model.config.text
+    prepare_paragraph("预热 warm up", settings)  # the segmenter's dictionary is part of loading
     load_s = time.perf_counter() - t0
-    columns = np.array([int(label) for label in model.labels_], dtype=np.intp)
+    columns = np.array([int(label) for label in model.labels], dtype=np.intp)
     if len(columns) and (columns.min() < 0 or columns.max() >= n_labels):
         sys.exit(f"tool_tagger: model label ids outside 0..{n_labels - 1}")
 
@@ -148,7 +135,7 @@ def predict(a: argparse.Namespace) -> None:
         full = np.zeros((len(texts), n_labels), dtype=np.float32)
         for i in range(0, len(texts), BATCH):
             batch = texts[i : i + BATCH]
-            prepared = [tokenizer.prepare(t, segmenter) for t in batch]
+            prepared = [prepare_paragraph(t, settings) for t in batch]
             full[i : i + len(batch), columns] = model.score_prepared(prepared)
         return topk_sparse(full, a.topk)
 

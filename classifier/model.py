@@ -10,7 +10,6 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from classifier import tokenizer
 from classifier.calibration import Calibration
 from classifier.config import TrainingConfig
 from classifier.dataset import join_by_document
@@ -18,7 +17,7 @@ from classifier.decision import Threshold, decide
 from classifier.features import Features
 from classifier.linear import LinearWeights
 from classifier.neighbours import NeighbourIndex
-from classifier.text import PreparedText, prepare_text
+from classifier.text import PreparedText, prepare_paragraph, prepare_text
 from classifier.thresholds import Thresholds
 
 AGGREGATIONS = ("mean", "max", "weighted", "whole", "mean+whole")
@@ -175,7 +174,8 @@ class TopicClassifier:
 
     def score_paragraphs(self, paragraphs: Sequence[str]) -> NDArray[np.float32]:
         """Scores in [0, 1] of each paragraph as one text, one column per label."""
-        return self.score_prepared([tokenizer.prepare(p, self.segmenter) for p in paragraphs])
+        settings = self.config.text
+        return self.score_prepared([prepare_paragraph(p, settings) for p in paragraphs])
 
     def score_documents(
         self, texts: Sequence[str]

@@ -43,9 +43,14 @@ def prepare_text(text: str, settings: TextSettings) -> PreparedText:
     ) or [text]
     return PreparedText(
         paragraphs,
-        [tokenizer.prepare(p, settings.segmenter) for p in paragraphs],
+        [prepare_paragraph(p, settings) for p in paragraphs],
         [visible_len(p) for p in paragraphs],
     )
+
+
+def prepare_paragraph(text: str, settings: TextSettings) -> str:
+    """One paragraph's tokens joined by spaces (a text taken as one paragraph, not split)."""
+    return tokenizer.prepare(text, settings.segmenter)
 
 
 def prepare_texts(texts: Sequence[str], settings: TextSettings) -> list[PreparedText]:
