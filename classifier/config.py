@@ -26,8 +26,11 @@ NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 class TrainingConfig:
     """Hyperparameters of a training run; recorded whole in the model metadata."""
 
-    # text preparation ("auto": the fastest installed segmenter, resolved once by ``resolved``)
+    # text preparation ("auto": the fastest installed segmenter, resolved once by ``resolved``);
+    # traditional Chinese characters are written as simplified ones (OpenCC t2s) unless
+    # ``simplify_chinese`` is false
     segmenter: str = "auto"
+    simplify_chinese: bool = True
     max_paragraph_chars: int = DEFAULT_MAX_CHARS
     min_paragraph_chars: int = DEFAULT_MIN_CHARS
     # features
@@ -126,7 +129,12 @@ class TrainingConfig:
     @property
     def text(self) -> TextSettings:
         """The text-preparation settings (of a resolved configuration)."""
-        return TextSettings(self.segmenter, self.max_paragraph_chars, self.min_paragraph_chars)
+        return TextSettings(
+            self.segmenter,
+            self.max_paragraph_chars,
+            self.min_paragraph_chars,
+            self.simplify_chinese,
+        )
 
     def replace(self, **changes: Any) -> TrainingConfig:
         return from_mapping({**self.to_dict(), **changes}, "override")

@@ -19,10 +19,14 @@ DEFAULT_MIN_CHARS = 300
 _WIDE = rf"{CJK}\u3000-\u303f\uff00-\uffef"
 _CJK_CHAR = re.compile(rf"[{_WIDE}]")
 # ` 12. ` inline paragraph numbers, as in UN documents on one line (also `12 .`, `12.毒品`):
-# followed by a CJK character (spaces or not) or by a space and anything else. (A leading
+# a number of one to three digits, a full stop, then (spaces or not) anything but a digit or
+# another full stop: `1.2016年` and a segmenter's `1 . 2016 年` are a decimal-looking number
+# alike, never a marker, since whitespace around the full stop decides nothing. (A leading
 # lookahead on the first character, here and in _HEADING, lets the regex engine skip to the
-# candidates: a third of the splitter's time on short texts went to trying every position.)
-_NUMBERED = re.compile(rf"(?=\d)(?<![0-9A-Za-z.])(\d{{1,3}})\s?\.(?=\s*[{_WIDE}]|\s+[^\s{_WIDE}])")
+# candidates; the possessive ``\s*+`` never backtracks into a run of spaces.)
+_NUMBERED = re.compile(r"(?=\d)(?<![0-9A-Za-z])(\d{1,3})\s*+\.(?=\s*+[^\s\d.])")
+# Letters and digits: the runs segmenters never cut inside (``2016``, ``x1``).
+_ALNUM = re.compile(r"[0-9A-Za-z]")
 # Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`. Latin letters (`A. 打击`)
 # are not headings: in exam questions and lists they are options inside one paragraph.
 _HEADING = re.compile(  # a segmenter may put a space between any two of these characters
@@ -32,8 +36,9 @@ _HEADING = re.compile(  # a segmenter may put a space between any two of these c
 )
 # A heading starts a line or follows the end of a sentence.
 _HEADING_AFTER = set("。！？；：:;!?．.」』）)")
-# Sentence ends: CJK marks anywhere; a Latin full stop only before a non-CJK word or the end.
-_SENTENCE_END = re.compile(rf"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s+[^\s{_WIDE}]|\s*$)")
+# Sentence ends: CJK marks anywhere; a Latin full stop before (spaces or not) anything but a
+# digit, a full stop or a CJK character, or at the end.
+_SENTENCE_END = re.compile(rf"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s*+[^\s\d.{_WIDE}]|\s*+$)")
 _SPACE = re.compile(r"\s+")
 
 
@@ -74,15 +79,29 @@ def _previous_visible(line: str, index: int) -> str:
     return line[index - 1] if index > 0 else ""
 
 
+def _decimal_part(line: str, index: int) -> bool:
+    """Whether the number at ``index`` follows a digit and a full stop (``3.5``, ``3 . 5``)."""
+    before = index
+    while before > 0 and line[before - 1].isspace():
+        before -= 1
+    if before == 0 or line[before - 1] != ".":
+        return False
+    return _previous_visible(line, before - 1).isdigit()
+
+
 def _split_markers(line: str) -> list[str]:
     """Cut a line before each sequential paragraph number and each recognisable heading."""
     cuts = set()
     expected = 1
     for m in _NUMBERED.finditer(line):
         number = int(m.group(1))
+        if _decimal_part(line, m.start()):
+            continue
         before = _previous_visible(line, m.start())
-        ok_before = before == "" or m.start() == 0 or line[m.start() - 1].isspace()
-        ok_before = ok_before or bool(_CJK_CHAR.match(before))
+        # after a letter or digit only across a space (a word boundary in raw and segmented
+        # text alike); after punctuation or CJK, spaces or not
+        spaced = m.start() > 0 and line[m.start() - 1].isspace()
+        ok_before = before == "" or spaced or not _ALNUM.match(before)
         if ok_before and number in (1, expected):
             cuts.add(m.start())
             expected = number + 1

@@ -20,6 +20,7 @@ class TextSettings:
     segmenter: str
     max_paragraph_chars: int
     min_paragraph_chars: int
+    simplify_chinese: bool = True
 
     def __post_init__(self) -> None:
         if self.segmenter not in tokenizer.SEGMENTERS:
@@ -50,7 +51,7 @@ def prepare_text(text: str, settings: TextSettings) -> PreparedText:
 
 def prepare_paragraph(text: str, settings: TextSettings) -> str:
     """One paragraph's tokens joined by spaces (a text taken as one paragraph, not split)."""
-    return tokenizer.prepare(text, settings.segmenter)
+    return tokenizer.prepare(text, settings.segmenter, settings.simplify_chinese)
 
 
 def prepare_texts(texts: Sequence[str], settings: TextSettings) -> list[PreparedText]:

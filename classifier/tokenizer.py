@@ -24,11 +24,21 @@ SEGMENTERS = ("rjieba", "jieba")
 
 # CJK unified ideographs (and extension A, compatibility ideographs), as a regex class body
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# Whitespace with a CJK or full-width character (CJK punctuation, ＡＢＣ１２３, Ⅱ, ①) on either side
-# carries no information, whereas segmenters put spaces there: drop it before NFKC.
-_WIDE = rf"{CJK}\u2150-\u218f\u2460-\u24ff\u3000-\u303f\uff00-\uffef"
-# (The leading lookahead lets the regex engine jump from one whitespace to the next.)
-_SPACE_NEAR_CJK = re.compile(rf"(?=\s)(?:(?<=[{_WIDE}])\s+|\s+(?=[{_WIDE}]))")
+# Full-width letters and digits (ＡＢＣ１２３): NFKC makes them ASCII, and then a space between
+# two of them separates words, as in ``ＶＩＶＯ Ｘ５`` = ``VIVO X5``. Segmenters cut them one
+# by one (``Ｖ Ｉ Ｖ Ｏ``): a run of single full-width characters apart by single spaces, with
+# no full-width character on either side, is that cutting and is closed up first.
+_FW_ALNUM = "\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"
+_FW_ANY = re.compile(f"[{_FW_ALNUM}]")
+_FW_RUN = re.compile(f"[{_FW_ALNUM}](?:\x20[{_FW_ALNUM}])*+")  # each character in one run
+# Whitespace with a CJK character, CJK punctuation or a wide symbol (Ⅱ, ①, full-width
+# punctuation) on either side carries no information, whereas segmenters put spaces there:
+# it is dropped before NFKC. Each whitespace run is tried once, from its start (the
+# look-behind), so a long run costs its length and not its square.
+_WIDE_SYMBOLS = r"\u2150-\u218f\u2460-\u24ff\u3000-\u303f"
+_FW_OTHER = r"\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uffef"  # full-width, not alnum
+_WIDE = rf"{CJK}{_WIDE_SYMBOLS}{_FW_OTHER}"
+_SPACE_NEAR_CJK = re.compile(rf"(?=\s)(?<!\s)(?:(?<=[{_WIDE}])\s++|\s++(?=[{_WIDE}]))")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A token is a run of CJK characters, of other letters, or of digits. Splitting letters from
 # digits (``5mm`` -> ``5 mm``) keeps tokens the same whether or not a segmenter put spaces there.
@@ -75,14 +85,50 @@ def nfkc(text: str) -> str:
     return "".join(parts)
 
 
-def normalize(text: str) -> str:
-    """Remove whitespace next to CJK or full-width characters, apply NFKC, case-fold.
+def _close_cut_full_width(text: str) -> str:
+    """Remove the single spaces a segmenter put between full-width letters and digits."""
+
+    def close(run: re.Match[str]) -> str:
+        start, end = run.span()
+        alone = (start == 0 or not _FW_ANY.match(text, start - 1)) and not _FW_ANY.match(text, end)
+        return run.group().replace(" ", "") if alone else run.group()
+
+    return _FW_RUN.sub(close, text)
+
+
+def normalize(text: str, simplify: bool = False) -> str:
+    """Remove whitespace next to CJK characters and wide symbols, apply NFKC, case-fold;
+    with ``simplify``, write traditional Chinese characters as simplified ones (OpenCC t2s).
 
     Unpaired surrogates (which only a caller's bug can produce) become spaces, so that the
     segmenters, which must encode to UTF-8, never fail.
     """
     text = _SURROGATE.sub(" ", text)
-    return nfkc(_SPACE_NEAR_CJK.sub("", text)).casefold()
+    if _FW_ANY.search(text):
+        text = _close_cut_full_width(text)
+    text = nfkc(_SPACE_NEAR_CJK.sub("", text)).casefold()
+    return simplified(text) if simplify else text
+
+
+@cache
+def _t2s() -> tuple[Callable[[str], str], re.Pattern[str]]:
+    """OpenCC's traditional-to-simplified converter, and the characters it changes alone."""
+    import opencc
+
+    convert = opencc.OpenCC("t2s").convert
+    ideographs = [
+        chr(c) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for c in range(*r)
+    ]
+    converted = convert("\n".join(ideographs)).split("\n")
+    changed = "".join(a for a, b in zip(ideographs, converted, strict=True) if a != b)
+    return convert, re.compile(f"[{changed}]")
+
+
+def simplified(text: str) -> str:
+    """``text`` with traditional characters written as simplified ones (OpenCC ``t2s``,
+    phrases included), or unchanged when no character of it is traditional."""
+    convert, traditional = _t2s()
+    return convert(text) if traditional.search(text) else text
 
 
 def default_segmenter() -> str:
@@ -121,21 +167,17 @@ def _cutter(segmenter: str) -> Callable[[str], list[str]]:
     return jieba.lcut  # type: ignore[no-any-return]
 
 
-def tokenize(text: str, segmenter: str = "rjieba") -> list[str]:
-    """Return the tokens of ``text``: CJK words, Latin words and numbers, lower-cased."""
-    pieces = _cutter(segmenter)(normalize(text))
+def tokenize(text: str, segmenter: str = "rjieba", simplify: bool = False) -> list[str]:
+    """Return the tokens of ``text``: CJK words, Latin words and numbers, lower-cased (with
+    ``simplify``, traditional characters written as simplified)."""
+    pieces = _cutter(segmenter)(normalize(text, simplify))
     # Split segmenter tokens further by script (``2010-2011``, ``sdg4年``) in one C-level pass.
     return _TOKEN.findall("\x00".join(pieces))
 
 
-def prepare(text: str, segmenter: str = "rjieba") -> str:
+def prepare(text: str, segmenter: str = "rjieba", simplify: bool = False) -> str:
     """Return the tokens of ``text`` joined by single spaces (the stored training form)."""
-    return " ".join(tokenize(text, segmenter))
-
-
-def prepare_many(texts: list[str], segmenter: str = "rjieba") -> list[str]:
-    """Prepare a batch of texts (a unit of work for a worker process)."""
-    return [prepare(t, segmenter) for t in texts]
+    return " ".join(tokenize(text, segmenter, simplify))
 
 
 def split_prepared(prepared: str) -> list[str]:
@@ -144,5 +186,6 @@ def split_prepared(prepared: str) -> list[str]:
 
 
 def warm_up(segmenter: str = "rjieba") -> None:
-    """Load the segmenter's dictionary now rather than on the first request."""
-    tokenize("预热分词词典 warm up", segmenter)
+    """Load the segmenter's dictionary and the script converter now rather than on the
+    first request."""
+    tokenize("預熱分詞詞典 warm up", segmenter, simplify=True)

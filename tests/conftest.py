@@ -18,7 +18,7 @@ SAMPLE = ROOT / "data" / "sample"
 set_hypothesis_home_dir(
     os.path.join(tempfile.gettempdir(), f"tagger-tests-hypothesis-{os.getuid()}")
 )
-settings.register_profile("tagger", database=None)
+settings.register_profile("tagger", database=None, deadline=None)  # shared CI machines are slow
 settings.load_profile("tagger")
 
 

@@ -93,7 +93,7 @@ def test_long_text_is_chunked_at_sentence_ends() -> None:
         assert visible_len(chunk) + visible_len(first_sentence) > 50
 
 
-def test_latin_sentence_ends_need_a_following_space() -> None:
+def test_latin_full_stops_before_a_digit_are_not_sentence_ends() -> None:
     text = "Sentence one is here. Sentence two is here. " * 6 + "v1.2 stays"
     chunks = split_paragraphs(text.strip(), max_chars=40, min_chars=0)
     assert all(visible_len(c) <= 40 for c in chunks)
@@ -256,3 +256,36 @@ def test_raw_and_segmented_forms_split_at_the_same_characters(
     raw = split_paragraphs("".join(words), max_chars, min_chars)
     segmented = split_paragraphs(segmented_text, max_chars, min_chars)
     assert [squash(p) for p in raw] == [squash(p) for p in segmented]
+
+
+_ALNUM = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ANY_SEGMENTER_PIECES = st.one_of(
+    st.sampled_from(["1", "2", "3", ".", ".", "2016", "：", "年"]),  # markers and decimals
+    st.sampled_from(["指控", "被告人", " ", "。", "（", "三", "）", "一", "、", "第", "章"]),
+    st.sampled_from([")", "(", "A", "see", "报告", "，", "?", "5", "followed", "3.5"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(_ANY_SEGMENTER_PIECES, min_size=1, max_size=40), data=st.data())
+def test_markers_split_alike_however_a_segmenter_spaces_the_text(pieces: list[str], data) -> None:
+    """A segmenter may put a space between any two tokens, except inside a run of letters and
+    digits (``2016``, ``x1``; a full stop is a token of its own): wherever it does, the text
+    splits at the same characters (``指控：1.2016年`` and ``指控 ： 1 . 2016 年`` alike)."""
+    raw = "".join(pieces)
+    spaced = pieces[0]
+    for prev, piece in zip(pieces, pieces[1:], strict=False):
+        inside_run = prev[-1] in _ALNUM and piece[0] in _ALNUM
+        spaced += ("" if inside_run or not data.draw(st.booleans()) else " ") + piece
+    for max_chars, min_chars in ((3000, 0), (40, 0), (3000, 5)):
+        assert [squash(p) for p in split_paragraphs(raw, max_chars, min_chars)] == [
+            squash(p) for p in split_paragraphs(spaced, max_chars, min_chars)
+        ], (raw, spaced)
+
+
+def test_the_issues_example_splits_alike() -> None:
+    raw = "指控：1.2016年，被告人在某地盗窃。2. 被告人于次日被抓获。"
+    segmented = "指控 ： 1 . 2016 年 ， 被告人 在 某地 盗窃 。 2 . 被告人 于 次日 被 抓获 。"
+    assert [squash(p) for p in split_paragraphs(raw, min_chars=0)] == [
+        squash(p) for p in split_paragraphs(segmented, min_chars=0)
+    ]

@@ -43,6 +43,38 @@ def test_full_width_equals_half_width(segmenter: str) -> None:
     assert "".join(tokenize("ＡＢＣ１２３", segmenter)) == "abc123"
 
 
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+@pytest.mark.parametrize(
+    "forms",
+    [
+        # full-width and half-width Latin, raw and as jieba cuts full-width characters
+        ("ＶＩＶＯ Ｘ５手机", "VIVO X5手机", "Ｖ Ｉ Ｖ Ｏ   Ｘ ５ 手机", "vivo x5 手机"),
+        ("１９９８年", "1998年", "１ ９ ９ ８ 年", "1998 年"),
+        ("ＷＨＯ和ＵＮＥＳＣＯ", "WHO和UNESCO", "Ｗ Ｈ Ｏ 和 Ｕ Ｎ Ｅ Ｓ Ｃ Ｏ"),
+        ("①②③", "① ② ③", "123"),
+    ],
+)
+def test_every_form_of_latin_gives_the_same_tokens(segmenter: str, forms: tuple[str, ...]) -> None:
+    first = tokenize(forms[0], segmenter)
+    assert all(tokenize(f, segmenter) == first for f in forms[1:]), [
+        tokenize(f, segmenter) for f in forms
+    ]
+
+
+@pytest.mark.parametrize("segmenter", SEGMENTERS)
+def test_traditional_characters_give_the_simplified_tokens(segmenter: str) -> None:
+    traditional = (
+        "聯合國秘書長關於暫停使用死刑問題的報告指出，截至2023年已有約170個國家廢除了死刑。"
+    )
+    simplified = "联合国秘书长关于暂停使用死刑问题的报告指出，截至2023年已有约170个国家废除了死刑。"
+    assert tokenize(traditional, segmenter, simplify=True) == tokenize(simplified, segmenter)
+    assert tokenize(simplified, segmenter, simplify=True) == tokenize(simplified, segmenter)
+    assert tokenize(traditional, segmenter) != tokenize(simplified, segmenter)  # opt-out kept
+    assert (
+        tokenizer.simplified("乾隆皇帝的頭髮很乾燥") == "乾隆皇帝的头发很干燥"
+    )  # phrases, not chars
+
+
 def test_normalize() -> None:
     assert normalize("ＡＢＣ　联合 国 报告 ABC def") == "abc联合国报告abc def"
 
