@@ -1,8 +1,9 @@
 """Feature extraction over prepared text: TF-IDF blocks of word n-grams and character n-grams.
 
 A fitted block is plain data (its terms in column order and their IDF), so a model file holds
-arrays and JSON only. Word unigrams (the default) are counted in bulk here; other blocks are
-counted by a scikit-learn vectorizer rebuilt from the block's terms and IDF.
+arrays and JSON only. Word unigrams and character n-grams are counted in bulk (here and in
+``classifier.ngrams``), to the bit as scikit-learn's ``TfidfVectorizer`` would; word n-grams
+longer than one are counted by a scikit-learn vectorizer rebuilt from the block's terms.
 
 Character n-grams are taken from the prepared text with the segmenter's word boundaries
 inside CJK runs removed again (``join_cjk``), so they do not depend on how a text was
@@ -24,6 +25,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier import tokenizer
+from classifier.ngrams import CharNgrams, fit_terms
 from classifier.tokenizer import CJK
 
 if TYPE_CHECKING:
@@ -54,15 +56,20 @@ class TermBlock:
     terms: tuple[str, ...]
     idf: NDArray[np.float32]
     sublinear_tf: bool = True
-    vocabulary: dict[str, int] = field(init=False, repr=False, compare=False)
+    _chars: CharNgrams | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.analyzer not in ANALYZERS:
             raise ValueError(f"analyzer must be one of {ANALYZERS}")
         if len(self.idf) != len(self.terms):
             raise ValueError("one IDF value per term")
-        vocabulary = dict(zip(self.terms, range(len(self.terms)), strict=True))
-        object.__setattr__(self, "vocabulary", vocabulary)
+        chars = CharNgrams(self.terms, self.ngram_range) if self.analyzer == "chars" else None
+        object.__setattr__(self, "_chars", chars)
+
+    @cached_property
+    def vocabulary(self) -> dict[str, int]:
+        """Each term's column."""
+        return dict(zip(self.terms, range(len(self.terms)), strict=True))
 
     @property
     def n_features(self) -> int:
@@ -76,6 +83,9 @@ class TermBlock:
         """TF-IDF rows of prepared texts (float32, one row a text)."""
         if self.unigrams:
             return unigram_tfidf(self.vocabulary, self.idf, self.sublinear_tf, prepared)
+        if self._chars is not None:
+            counts = self._chars.counts(prepared)
+            return tfidf(counts, self.idf, self.sublinear_tf)
         from sklearn import config_context
 
         # scikit-learn's input checks skipped: our own code made the input
@@ -143,18 +153,36 @@ def unigram_tfidf(
     keys = np.repeat(np.arange(len(docs), dtype=np.int64) * n_features, lengths) + ids
     keys, counts = np.unique(keys[ids >= 0], return_counts=True)
     rows, cols = np.divmod(keys, n_features)
-    data = counts.astype(np.float32)
+    indptr = np.zeros(len(docs) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
+    x = sp.csr_matrix(
+        (counts.astype(np.float32), cols.astype(np.int32), indptr), shape=(len(docs), n_features)
+    )
+    return tfidf(x, idf, sublinear_tf)
+
+
+def tfidf(counts: sp.csr_matrix, idf: NDArray[np.float32], sublinear_tf: bool) -> sp.csr_matrix:
+    """Term counts (float32, columns sorted in a row) to L2-normalised TF-IDF rows, in place,
+    in scikit-learn's order and precision."""
+    data = counts.data
     if sublinear_tf:
         np.log(data, out=data)
         data += 1
-    data *= idf[cols]
-    indptr = np.zeros(len(docs) + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
-    x = sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=(len(docs), n_features))
+    data *= idf[counts.indices]
     from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
-    inplace_csr_row_normalize_l2(x)  # what scikit-learn's transform calls, minus its checks
-    return x
+    inplace_csr_row_normalize_l2(counts)  # what scikit-learn's transform calls, minus its checks
+    return counts
+
+
+def idf_of(document_frequency: NDArray[np.integer], n_documents: int) -> NDArray[np.float32]:
+    """Smoothed IDF, ``ln((1 + n) / (1 + df)) + 1``, computed as scikit-learn does in float32."""
+    df = document_frequency.astype(np.float32) + np.float32(1)
+    idf = np.full_like(df, fill_value=n_documents + 1, dtype=np.float32)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += np.float32(1.0)
+    return idf
 
 
 def _vectorizer(
@@ -201,6 +229,11 @@ def fit_features(prepared: Sequence[str], cfg: TrainingConfig) -> tuple[Features
     """
     blocks, parts = [], []
     for analyzer, ngram_range in block_specs(cfg):
+        if analyzer == "chars":
+            block = _fit_chars(prepared, ngram_range, cfg)
+            blocks.append(block)
+            parts.append(block.transform(prepared))
+            continue
         options: dict[str, object] = {"min_df": cfg.min_df, "max_df": cfg.max_df}
         if analyzer == "words":
             options["max_features"] = cfg.max_features
@@ -210,3 +243,15 @@ def fit_features(prepared: Sequence[str], cfg: TrainingConfig) -> tuple[Features
         blocks.append(TermBlock(analyzer, ngram_range, tuple(terms), v.idf_, cfg.sublinear_tf))
     x = parts[0] if len(parts) == 1 else sp.csr_matrix(sp.hstack(parts, format="csr"))
     return Features(tuple(blocks)), x
+
+
+def _fit_chars(
+    prepared: Sequence[str], ngram_range: tuple[int, int], cfg: TrainingConfig
+) -> TermBlock:
+    """The character n-gram block scikit-learn's ``char_wb`` vectorizer would fit."""
+    terms, df = fit_terms(prepared, ngram_range, cfg.min_df, cfg.max_df)
+    if not terms:
+        raise ValueError("no character n-gram is frequent enough")
+    return TermBlock(
+        "chars", ngram_range, tuple(terms), idf_of(df, len(prepared)), cfg.sublinear_tf
+    )

@@ -115,3 +115,71 @@ def test_other_blocks_transform_as_scikit_learn_fitted_them() -> None:
         assert (again.transform(texts) != x).nnz == 0
     bigrams = fit_features(texts, TrainingConfig(min_df=1, ngram_max=2))[0].blocks[0]
     assert "联合国 的" in bigrams.vocabulary  # bigrams of prepared tokens
+
+
+_MIXED = st.sampled_from(
+    ["联合国", "的", "报告", "妇女", "教育", "un", "2030", "sdg", "a", "x", "新", "𠀀", "é"]
+)
+
+
+@given(
+    st.lists(st.lists(_MIXED, max_size=10).map(" ".join), min_size=1, max_size=8),
+    st.lists(st.lists(_MIXED, max_size=10).map(" ".join), min_size=1, max_size=8),
+    st.sampled_from([(1, 1), (1, 2), (2, 2), (1, 3), (2, 3)]),
+    st.integers(1, 2),
+)
+@settings(max_examples=150, deadline=None)
+def test_character_ngrams_are_scikit_learns_char_wb_to_the_bit(
+    train: list[str], test: list[str], ngram_range: tuple[int, int], min_df: int
+) -> None:
+    """Terms, IDF and rows as TfidfVectorizer(analyzer="char_wb", preprocessor=join_cjk)
+    gives them, for prepared texts (words apart by single spaces) of CJK and Latin words,
+    empty texts and characters never seen."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    reference = TfidfVectorizer(
+        analyzer="char_wb",
+        preprocessor=join_cjk,
+        lowercase=False,
+        ngram_range=ngram_range,
+        min_df=min_df,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    try:
+        x = reference.fit_transform(train)
+    except ValueError:  # nothing frequent enough: ours refuses too
+        with pytest.raises(ValueError):
+            fit_features(
+                train,
+                TrainingConfig(
+                    min_df=1, char_ngram_min=ngram_range[0], char_ngram_max=ngram_range[1]
+                ).replace(min_df=min_df),
+            )
+        return
+    cfg = TrainingConfig(
+        min_df=min_df, char_ngram_min=ngram_range[0], char_ngram_max=ngram_range[1]
+    )
+    block = TermBlock(
+        "chars",
+        ngram_range,
+        tuple(sorted(reference.vocabulary_, key=reference.vocabulary_.get)),
+        reference.idf_,
+    )
+    from classifier.features import _fit_chars
+
+    fitted = _fit_chars(train, ngram_range, cfg)
+    assert fitted.terms == block.terms
+    assert np.array_equal(fitted.idf, reference.idf_)
+    # transform: to the bit; the fitted rows: the same entries (scikit-learn leaves them
+    # unsorted after renumbering its columns, so an L2 norm may differ in the last bit)
+    ours, theirs = fitted.transform(test), reference.transform(test)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    assert np.array_equal(ours.indptr, theirs.indptr)
+    assert np.array_equal(ours.indices, theirs.indices)
+    assert np.array_equal(ours.data, theirs.data)
+    ours, theirs = fitted.transform(train), x.copy()
+    theirs.sort_indices()
+    assert np.array_equal(ours.indptr, theirs.indptr)
+    assert np.array_equal(ours.indices, theirs.indices)
+    assert np.allclose(ours.data, theirs.data, rtol=1e-6, atol=0)
