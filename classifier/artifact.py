@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,12 @@ class LoadedModel:
         top_k: int | None = None,
         threshold: float | None = None,
         paragraphs: bool = False,
+        checkpoint: Callable[[], None] | None = None,
     ) -> list[Prediction]:
         """``TopicClassifier.predict`` of this version."""
-        return self.model.predict(texts, top_k=top_k, threshold=threshold, paragraphs=paragraphs)
+        return self.model.predict(
+            texts, top_k=top_k, threshold=threshold, paragraphs=paragraphs, checkpoint=checkpoint
+        )
 
 
 def sha256_file(path: Path) -> str:
