@@ -105,7 +105,7 @@ def port_lock(host: str, port: int) -> socket.socket:
         lock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ServeError(
-                f"cannot listen on {host}:{port}: another tagger serve is serving it"
+                f"cannot listen on {host}:{port}: already in use by another tagger serve"
             ) from None
         raise
     return lock
