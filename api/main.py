@@ -45,8 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    # what the HTTP server of a worker reads (classifier.workers): its read timeouts
-    app.state.server_options = {"header_timeout_s": settings.header_timeout_s}
+    # what a worker's HTTP server and its supervisor read (classifier.workers)
+    app.state.server_options = {
+        "header_timeout_s": settings.header_timeout_s,
+        "stall_s": settings.stall_timeout_s,
+    }
     # outermost last: headers on every answer, then the admin token, then the body limits
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # request headers; then from the headers to the last byte of the body (408 past it).
     header_timeout_s: float = Field(10.0, gt=0, le=600)
     body_timeout_s: float = Field(20.0, gt=0, le=600)
+    # Under tagger serve's supervisor: a worker whose event loop has not run for this long
+    # (stuck in one step that no checkpoint reaches, or stopped) is killed and restarted.
+    stall_timeout_s: float = Field(120.0, ge=1, le=3600)
     # Bearer token of POST /v1/admin/*; the endpoints are disabled when unset or blank.
     admin_token: SecretStr | None = None
 

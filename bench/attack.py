@@ -179,17 +179,17 @@ def text_attack(label: str, text: str) -> Callable[[Target], Row]:
 
 
 def big_batch(t: Target) -> Row:
-    texts = ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 200
+    texts = ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 150
 
     def go() -> tuple[str, bool, str]:
         status, _ = t.predict({"texts": texts}, timeout=BUDGET_S + 30)
-        return str(status), status in (200, 503), "200 texts of 7,800 chars"
+        return str(status), status in (200, 503), "150 texts of 7,800 chars"
 
-    return run(t, "batch: 200 texts of 7,800 chars (3.9 MB)", go)
+    return run(t, "batch: 150 texts of 7,800 chars (3.5 MB)", go)
 
 
 def client_disconnects(t: Target) -> Row:
-    texts = ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 200
+    texts = ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 150
     body = json.dumps({"texts": texts}, ensure_ascii=False).encode()
 
     def go() -> tuple[str, bool, str]:

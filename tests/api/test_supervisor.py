@@ -40,7 +40,7 @@ def free_port() -> int:
 
 def call(port: int, method: str, path: str, body=None, token: str | None = None, timeout=30.0):
     """(status, parsed JSON body or None)."""
-    data = json.dumps(body).encode() if body is not None else None
+    data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     if data is not None:
         request.add_header("content-type", "application/json")
@@ -228,6 +228,20 @@ def test_a_worker_that_cannot_start_is_retried_while_the_other_serves(
     assert every_worker_serves(port, pinned)
 
 
+def test_a_stuck_worker_is_killed_and_replaced(models: Path) -> None:
+    server = Served(models, free_port(), TAGGER_STALL_TIMEOUT_S="2")
+    try:
+        assert wait_for(server.ready, 90), server.stderr()
+        victim = worker_pids(server.proc)[0]
+        os.kill(victim, signal.SIGSTOP)  # its event loop stops, as if stuck in one step
+        assert wait_for(lambda: victim not in worker_pids(server.proc), 30), server.stderr()
+        assert f"worker {victim} has not answered" in server.stderr()
+        assert wait_for(server.ready, 90)
+        assert call(server.port, "GET", "/healthz")[0] == 200
+    finally:
+        server.stop()
+
+
 def test_a_second_serve_on_the_port_is_refused_before_it_says_serving(
     served: Served, models: Path
 ) -> None:
@@ -341,7 +355,7 @@ def test_healthz_answers_while_a_worker_tags_a_big_request(models: Path) -> None
     server = Served(models, free_port(), workers=1)
     try:
         assert wait_for(server.ready, 90), server.stderr()
-        big = {"texts": ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 200}
+        big = {"texts": ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 150}
         done = threading.Event()
         result: list[int] = []
 
