@@ -58,7 +58,7 @@ def shapes(size: int) -> dict[str, bytes]:
         "many keys": b"{" + b",".join(b'"k%d":1' % i for i in range(size // 12)) + b"}",
         "one long key": b'{"' + b"k" * size + b'": 1}',
         "huge integer": b'{"text": "x", "top_k": ' + b"9" * size + b"}",
-        "huge float": b'{"text": "x", "threshold": 0.' + b"1" * size + b"}",
+        "huge float": b'{"text": "x", "threshold": 2.' + b"1" * size + b"}",
         "long string of a wrong field": b'{"text": "x", "paragraphs": "' + b"y" * size + b'"}',
         "brackets in many strings": b'{"texts": [' + b",".join([b'"[{:"'] * (size // 7)) + b"]}",
         "unterminated escapes": b'{"text": "' + b'\\"' * (size // 2),
