@@ -585,6 +585,8 @@ class Supervisor:
             if kind == "conn" and slot.conn is not None:
                 self.receive(slot)
         now = time.monotonic()
+        if self.stopping:  # workers may be ending on the same SIGINT: restart none
+            return
         with self.state:
             for slot in self.slots:
                 process = slot.process
