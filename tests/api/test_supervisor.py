@@ -211,6 +211,9 @@ def test_a_worker_that_cannot_start_is_retried_while_the_other_serves(
     arrays.write_bytes(damaged(good))  # the pinned version cannot load any more
     victim = worker_pids(served.proc)[0]
     os.kill(victim, signal.SIGKILL)
+    # connections already queued on the killed worker's socket die with it: count from when
+    # it is gone
+    assert wait_for(lambda: victim not in worker_pids(served.proc))
     failures = 0
     t0 = time.monotonic()
     while time.monotonic() - t0 < 120 and served.stderr().count("could not start") < 3:
