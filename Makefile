@@ -8,7 +8,7 @@ MODELS ?= models
 SAMPLE := data/sample
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q
 
-.PHONY: run test test-fast test-slow train-sample bench clean
+.PHONY: run test test-fast test-slow train-sample sample bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-slow: $(VENV)/.installed-test
 ## train-sample: (re)train the default model on the sample corpus
 train-sample: $(VENV)/.installed
 	$(BIN)/tagger train $(SAMPLE) --name default --models-dir $(MODELS)
+
+## sample: regenerate the demo corpus data/sample from data/sample_banks (deterministic)
+sample: $(VENV)/.installed
+	$(BIN)/python data/make_sample.py
 
 ## bench: train and score on every corpus in ../shared/data (minutes to hours)
 bench: $(VENV)/.installed

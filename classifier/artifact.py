@@ -9,6 +9,7 @@ and index bounds before any of it is used.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import io
@@ -25,7 +26,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration
-from classifier.config import from_mapping
+from classifier.config import TrainingConfig, from_mapping
 from classifier.errors import IncompatibleModelError
 from classifier.features import Features, TermBlock
 from classifier.linear import LinearWeights
@@ -358,6 +359,15 @@ def _read_arrays(npz: Any) -> dict[str, NDArray[Any]]:
 
 
 def _decode(d: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> TopicClassifier:
+    # every setting, none defaulted: a setting added since (how text is normalised, say)
+    # would otherwise take its new default and silently change what the model computes
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    if not isinstance(d.get("config"), dict) or set(d["config"]) != known:
+        missing = sorted(known - set(d.get("config") or {}))
+        raise IncompatibleModelError(
+            f"model made by another version of tagger (settings {', '.join(missing)} not "
+            "recorded); retrain it"
+        )
     cfg = from_mapping(d["config"], "model.json config")
     labels = tuple(d["labels"])
     if not all(isinstance(t, str) for t in labels):

@@ -22,11 +22,9 @@ CHUNK_ROWS = 256
 
 def unit_rows(x: sp.spmatrix) -> sp.csr_matrix:
     """Rows scaled to unit L2 norm, as a float32 copy (zero rows stay zero)."""
-    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+    from classifier.features import normalize_rows
 
-    x = sp.csr_matrix(x, dtype=np.float32, copy=True)
-    inplace_csr_row_normalize_l2(x)
-    return x
+    return normalize_rows(sp.csr_matrix(x, dtype=np.float32, copy=True))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,10 +30,10 @@ _NUMBERED = re.compile(r"(?=\d)(?<![0-9A-Za-z])(\d{1,3})\s*+\.(?=\s*+[^\s\d.])")
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 # Section headings: `二. `, `四.加强`, `一、`, `（三）`, `第二章`. Latin letters (`A. 打击`)
 # are not headings: in exam questions and lists they are options inside one paragraph.
-_HEADING = re.compile(  # a segmenter may put a space between any two of these characters
+_HEADING = re.compile(  # a segmenter may put spaces between any two of these characters
     r"(?=[一二三四五六七八九十(（第])"
-    r"(?:(?:[一二三四五六七八九十]\s?){1,3}[.、．]|[(（]\s?(?:[一二三四五六七八九十]\s?){1,3}[)）]"
-    r"|第\s?(?:[一二三四五六七八九十百\d]\s?){1,4}[章节部分])"
+    r"(?:(?:[一二三四五六七八九十]\s*+){1,3}[.、．]|[(（]\s*+(?:[一二三四五六七八九十]\s*+){1,3}[)）]"
+    r"|第\s*+(?:[一二三四五六七八九十百\d]\s*+){1,4}[章节部分])"
 )
 # A heading starts a line or follows the end of a sentence.
 _HEADING_AFTER = set("。！？；：:;!?．.」』）)")
@@ -40,6 +41,7 @@ _HEADING_AFTER = set("。！？；：:;!?．.」』）)")
 # digit, a full stop or a CJK character, or at the end.
 _SENTENCE_END = re.compile(rf"[。！？；!?;]+[”’」』）)\"']*|\.(?=\s*+[^\s\d.{_WIDE}]|\s*+$)")
 _SPACE = re.compile(r"\s+")
+_VISIBLE = re.compile(r"\S")
 
 
 @dataclass(frozen=True)
@@ -115,18 +117,26 @@ def _split_markers(line: str) -> list[str]:
 
 
 def _chunk(block: str, max_chars: int) -> list[str]:
-    """Pack sentences into chunks of at most ``max_chars`` visible characters."""
+    """Pack sentences into chunks of at most ``max_chars`` visible characters.
+
+    Each sentence's length is counted once and the chunk's kept as a running total, so a
+    block of many short sentences costs its length, not its length times ``max_chars``.
+    """
     if visible_len(block) <= max_chars:
         return [block]
     chunks: list[str] = []
-    current = ""
+    current: list[str] = []
+    size = 0
     for sentence in _sentences(block, max_chars):
-        if current and visible_len(current) + visible_len(sentence) > max_chars:
-            chunks.append(current.strip())
-            current = ""
-        current += sentence
-    if current.strip():
-        chunks.append(current.strip())
+        n = visible_len(sentence)
+        if current and size + n > max_chars:
+            chunks.append("".join(current).strip())
+            current, size = [], 0
+        current.append(sentence)
+        size += n
+    last = "".join(current).strip()
+    if last:
+        chunks.append(last)
     return chunks
 
 
@@ -141,36 +151,42 @@ def _sentences(block: str, max_chars: int) -> Iterator[str]:
 
 
 def _hard_split(sentence: str, max_chars: int) -> Iterator[str]:
-    while visible_len(sentence) > max_chars:
-        cut = _cut_index(sentence, max_chars)
-        yield sentence[:cut]
-        sentence = sentence[cut:]
-    if sentence:
-        yield sentence
+    """Cut a sentence into pieces of ``max_chars`` visible characters, each cut moved back to
+    a word space when one lies within the last quarter of the piece (``_word_space``).
 
-
-def _cut_index(text: str, max_chars: int) -> int:
-    """Index after ``max_chars`` visible characters, moved back to a word space when one is near.
-
-    Only a space between two non-CJK characters counts (a space next to CJK is segmentation,
-    which raw text lacks), so raw and pre-segmented text are cut at the same characters.
+    One pass over the sentence: where each visible character is, is found once.
     """
-    seen = 0
-    for i, c in enumerate(text):
-        if not c.isspace():
-            seen += 1
-            if seen == max_chars:
-                end = i + 1
-                for j in range(end - 1, max(end - max_chars // 4, 1), -1):
-                    if text[j] == " " and _word_space(text, j):
-                        return j + 1
-                return end
-    return len(text)
+    visible = [m.start() for m in _VISIBLE.finditer(sentence)]
+    first, start = 0, 0  # the piece's first visible character, and where the piece starts
+    while len(visible) - first > max_chars:
+        end = visible[first + max_chars - 1] + 1
+        floor = visible[first + max_chars - max(max_chars // 4, 1)]
+        cut = _word_space_before(sentence, end, floor) or end
+        yield sentence[start:cut]
+        start = cut
+        first = bisect_left(visible, cut, first)
+    if start < len(sentence):
+        yield sentence[start:]
 
 
-def _word_space(text: str, j: int) -> bool:
-    before, after = text[j - 1], text[j + 1] if j + 1 < len(text) else ""
-    return bool(before and after) and not _CJK_CHAR.match(before) and not _CJK_CHAR.match(after)
+def _word_space_before(text: str, end: int, floor: int) -> int | None:
+    """The end of the last word space in ``text[floor:end]``: whitespace between two letters
+    or digits that are not CJK (a space next to CJK or punctuation may be a segmenter's, which
+    raw text lacks, so raw and pre-segmented text are cut at the same characters)."""
+    j = end - 1
+    while j > floor:
+        if text[j].isspace() and not text[j + 1].isspace():
+            after, run_end = text[j + 1], j + 1
+            while j > floor and text[j].isspace():
+                j -= 1
+            if _word_char(text[j]) and _word_char(after) and not text[j].isspace():
+                return run_end
+        j -= 1
+    return None
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum() and not _CJK_CHAR.match(c)
 
 
 def _merge_short(pieces: list[str], min_chars: int, max_chars: int) -> list[str]:

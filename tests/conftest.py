@@ -1,4 +1,8 @@
-"""Shared fixtures: the sample corpus and one small model trained once per session."""
+"""Shared fixtures: the test corpus and one small model trained once per session.
+
+The tests train on ``tests/data/sample`` (72 documents, 8 tags), a small corpus kept for
+them alone; ``data/sample`` is the larger demo corpus ``make run`` trains on, free to change
+without touching a test."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
+SAMPLE = ROOT / "tests" / "data" / "sample"  # the tests' corpus, not the demo's
 
 # Nothing is written into the repository: no example database, and hypothesis's own caches
 # go to a per-user temporary folder rather than ./.hypothesis.

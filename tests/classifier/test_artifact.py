@@ -150,3 +150,13 @@ def test_the_scikit_learn_version_does_not_matter(folder: Path, model) -> None:
     meta["versions"] = {"scikit-learn": "0.1.0"}
     (folder / META_FILE).write_text(json.dumps(meta))
     assert reload(folder).model.predict(TEXTS) == model.predict(TEXTS)
+
+
+def test_a_model_without_every_setting_recorded_is_told_to_retrain(folder: Path) -> None:
+    """A setting added after a model was made must not take its default on load."""
+    description = json.loads((folder / MODEL_FILE).read_text())
+    del description["config"]["simplify_chinese"]
+    (folder / MODEL_FILE).write_text(json.dumps(description))
+    restamp(folder)
+    with pytest.raises(IncompatibleModelError, match="simplify_chinese.*retrain"):
+        reload(folder)
