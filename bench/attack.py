@@ -151,9 +151,8 @@ def run(t: Target, attack: str, fn: Callable[[], tuple[str, bool, str]]) -> Row:
         status, good, note = fn()
         seconds = time.perf_counter() - t0
     verdict = "ok" if good and watch.held() else "FAIL"
-    return Row(
-        attack, status, seconds, verdict, "; ".join(filter(None, [note, watch.note()])), watch.rss
-    )
+    note = "; ".join(filter(None, [note, watch.note()]))
+    return Row(attack, status, seconds, verdict, note, watch.rss, watch.peaks)
 
 
 # --- 1. super-linear and big texts ---------------------------------------------------------
