@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from api.budget import ClientGone, OverBudget
 from classifier.errors import (
     ClassifierError,
     CorpusFormatError,
@@ -18,6 +21,10 @@ from classifier.errors import (
 )
 
 log = logging.getLogger("tagger.api")
+# A validation answer names at most this many errors (and counts them all)
+MAX_ERRORS = 10
+MAX_LOC_CHARS = 64
+MAX_MESSAGE_CHARS = 300
 
 # The HTTP status of each library error (the nearest class in an error's ancestry wins).
 STATUS: dict[type[ClassifierError], int] = {
@@ -52,18 +59,33 @@ async def classifier_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
 
+def _short(value: object, limit: int) -> object:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    msg = str(error.get("msg", ""))
+    if error.get("type") == "json_invalid" and isinstance(error.get("ctx"), dict):
+        msg = f"{msg}: {error['ctx'].get('error', '')}"
+    return str(_short(msg, MAX_MESSAGE_CHARS))
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 naming each bad field; the input is not echoed (it may be huge, or NaN)."""
+    """422 naming the first ``MAX_ERRORS`` bad fields and counting all; the input is not
+    echoed (it may be huge, or NaN), long keys and messages are cut."""
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     detail = [
         {
-            "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
+            "loc": [_short(part, MAX_LOC_CHARS) for part in e.get("loc", ())],
+            "msg": _message(e),
             "type": str(e.get("type", "")),
         }
-        for e in exc.errors()
+        for e in errors[:MAX_ERRORS]
     ]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": detail, "error_count": len(errors)}, status_code=422)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -73,7 +95,17 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def over_budget(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)  # nobody is there to read it
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(OverBudget, over_budget)
+    app.add_exception_handler(ClientGone, client_gone)
     app.add_exception_handler(ClassifierError, classifier_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -11,19 +11,29 @@ from fastapi import FastAPI
 from api import errors
 from api.limits import BodySizeLimit
 from api.loading import load_verified
-from api.routes import admin, meta, page, predict
+from api.routes import admin, docs, meta, page, predict
+from api.security import AdminGate, SecurityHeaders
 from api.settings import Settings, get_settings
-from classifier import __version__
+from api.swap import Swapper
+from classifier import __version__, workers
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the model named by ``settings`` is loaded when the app starts."""
+    """Build the app; the model named by ``settings`` is loaded when the app starts.
+
+    Under ``tagger serve``'s supervisor the version is the one it pins for every worker
+    (``classifier.workers``), and reloads go through it to all of them.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.model = load_verified(settings, settings.model)
+        link = workers.current()
+        app.state.model = load_verified(settings, link.model if link else settings.model)
         app.state.tagging = anyio.CapacityLimiter(1)  # big requests: one at a time
+        app.state.swapper = Swapper(app.state, settings)
+        if link is not None:
+            link.serve(app.state.swapper)
         yield
 
     app = FastAPI(
@@ -31,12 +41,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Multi-label topic tagging for Chinese (and other) text.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # what a worker's HTTP server and its supervisor read (classifier.workers)
+    app.state.server_options = {
+        "header_timeout_s": settings.header_timeout_s,
+        "stall_s": settings.stall_timeout_s,
+    }
+    # outermost last: headers on every answer, then the admin token, then the body limits
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.add_middleware(AdminGate, settings=settings)
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
     app.include_router(predict.router(settings))
     app.include_router(meta.router)
     app.include_router(admin.router)
     app.include_router(page.router)
+    docs.install(app)
     return app

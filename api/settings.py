@@ -1,11 +1,15 @@
-"""Service settings, read from ``TAGGER_*`` environment variables (typed, with limits)."""
+"""Service settings, read from ``TAGGER_*`` environment variables (typed, with limits).
+
+Every limit the service enforces is stated here, once: the request schema, the middlewares,
+the HTTP server's timeouts and the tagging budget all read it from ``Settings``.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,8 +24,25 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(200_000, ge=1)
     max_batch: int = Field(256, ge=1)
     max_top_k: int = Field(100, ge=1)
-    # Bearer token of POST /v1/admin/reload; the endpoint is disabled when unset.
+    # The longest a request may hold a worker, waiting for its turn included: past it the
+    # tagging stops between two slices of the work and the answer is a 503.
+    request_budget_s: float = Field(20.0, gt=0, le=3600)
+    # From a connection's first byte (or the end of the previous answer) to the end of the
+    # request headers; then from the headers to the last byte of the body (408 past it).
+    header_timeout_s: float = Field(10.0, gt=0, le=600)
+    body_timeout_s: float = Field(20.0, gt=0, le=600)
+    # Under tagger serve's supervisor: a worker whose event loop has not run for this long
+    # (stuck in one step that no checkpoint reaches, or stopped) is killed and restarted.
+    stall_timeout_s: float = Field(120.0, ge=1, le=3600)
+    # Bearer token of POST /v1/admin/*; the endpoints are disabled when unset or blank.
     admin_token: SecretStr | None = None
+
+    @field_validator("admin_token", mode="after")
+    @classmethod
+    def _blank_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None or not token.get_secret_value().strip():
+            return None
+        return token
 
 
 @lru_cache

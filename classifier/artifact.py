@@ -10,10 +10,13 @@ and index bounds before any of it is used.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,9 +68,12 @@ class LoadedModel:
         top_k: int | None = None,
         threshold: float | None = None,
         paragraphs: bool = False,
+        checkpoint: Callable[[], None] | None = None,
     ) -> list[Prediction]:
         """``TopicClassifier.predict`` of this version."""
-        return self.model.predict(texts, top_k=top_k, threshold=threshold, paragraphs=paragraphs)
+        return self.model.predict(
+            texts, top_k=top_k, threshold=threshold, paragraphs=paragraphs, checkpoint=checkpoint
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -161,13 +167,119 @@ def _put_csr(arrays: dict[str, NDArray[Any]], name: str, m: sp.csr_matrix) -> No
 
 
 # --- verifying and loading ------------------------------------------------------------------
-def read_metadata(folder: Path) -> dict[str, Any]:
+# The most a model's JSON files may hold (metadata.json, model.json)
+MAX_JSON_BYTES = 64 * 1024**2
+# The most arrays.npz may hold (compressed; each array is bounded again once read)
+MAX_ARRAYS_FILE_BYTES = 4 * 1024**3
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``limit`` bytes.
+
+    Opened without following a symbolic link (``O_NOFOLLOW``: a version folder resolved
+    inside the models folder cannot lead out of it through one of its files) and without
+    blocking (``O_NONBLOCK``: a FIFO is refused, not waited on).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IncompatibleModelError(f"{folder / META_FILE}: unreadable metadata: {exc}") from None
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IncompatibleModelError(f"{path}: a symbolic link; refusing to load") from None
+        raise IncompatibleModelError(f"{path}: cannot open: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise IncompatibleModelError(f"{path}: not a regular file; refusing to load")
+        if st.st_size > limit:
+            raise IncompatibleModelError(f"{path}: {st.st_size} bytes, over {limit}")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise IncompatibleModelError(f"{path}: over {limit} bytes")
+    return data
+
+
+# What metadata.json must hold (REQUIRED) and the type of what it may hold (OPTIONAL), each
+# as a type, a list of one type (every item), or a dict of such (fields of an object).
+# ``float`` takes integers too; ``int`` never takes ``true``.
+_FILE_RECORD = {"bytes": int, "sha256": str}
+REQUIRED: dict[str, Any] = {
+    "name": str,
+    "version": str,
+    "format_version": int,
+    "files": dict.fromkeys(FILES, _FILE_RECORD),
+}
+OPTIONAL: dict[str, Any] = {
+    "saved_ns": int,
+    "created_at": str,
+    "labels": [str],
+    "versions": dict,
+    "corpus": dict,
+    "config": dict,
+    "tokenizer": dict,
+    "decision": dict,
+    "metrics": dict,
+    "training": dict,
+    "tuning": dict,
+}
+
+
+def _type_error(value: Any, spec: Any) -> str | None:
+    """What is wrong with ``value`` against ``spec`` (None when it fits)."""
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"must be an object, not {_json_type(value)}"
+        for key, sub in spec.items():
+            if key not in value:
+                return f"lacks '{key}'"
+            why = _type_error(value[key], sub)
+            if why is not None:
+                return f"'{key}' {why}"
+        return None
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return f"must be a list, not {_json_type(value)}"
+        for i, item in enumerate(value):
+            why = _type_error(item, spec[0])
+            if why is not None:
+                return f"item {i} {why}"
+        return None
+    ok = (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        if spec is float
+        else isinstance(value, spec) and not (spec is int and isinstance(value, bool))
+    )
+    return None if ok else f"must be {_json_type(spec)}, not {_json_type(value)}"
+
+
+def _json_type(value: Any) -> str:
+    kind = value if isinstance(value, type) else type(value)
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+    names |= {int: "an integer", float: "a number", type(None): "null"}
+    return names.get(kind, kind.__name__)
+
+
+def check_metadata(meta: dict[str, Any], where: Path) -> None:
+    """Refuse metadata that lacks a required field or holds one of the wrong type."""
+    for fields, required in ((REQUIRED, True), (OPTIONAL, False)):
+        for key, spec in fields.items():
+            if key not in meta:
+                if required:
+                    raise IncompatibleModelError(f"{where}: metadata lacks the field '{key}'")
+                continue
+            why = _type_error(meta[key], spec)
+            if why is not None:
+                raise IncompatibleModelError(f"{where}: metadata field '{key}' {why}")
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    path = folder / META_FILE
+    try:
+        meta = json.loads(read_regular(path, MAX_JSON_BYTES).decode("utf-8"))
+    except ValueError as exc:
+        raise IncompatibleModelError(f"{path}: unreadable metadata: {exc}") from None
     if not isinstance(meta, dict):
-        raise IncompatibleModelError(f"{folder / META_FILE}: metadata is not a JSON object")
+        raise IncompatibleModelError(f"{path}: metadata is not a JSON object")
     return meta
 
 
@@ -179,9 +291,7 @@ def is_complete(folder: Path) -> bool:
     return all((folder / f).is_file() for f in FILES) or (folder / LEGACY_FILE).is_file()
 
 
-def verify(folder: Path) -> dict[str, Any]:
-    """Check the format version and every file's size and sha256; return the metadata."""
-    meta = read_metadata(folder)
+def _check_format(folder: Path, meta: dict[str, Any]) -> None:
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         if version == 1 or (folder / LEGACY_FILE).exists():
@@ -192,26 +302,40 @@ def verify(folder: Path) -> dict[str, Any]:
         raise IncompatibleModelError(
             f"{folder}: format version {version!r} is not {FORMAT_VERSION}; retrain it"
         )
-    files = meta.get("files")
-    if not isinstance(files, dict):
-        raise IncompatibleModelError(f"{folder / META_FILE}: no 'files' record")
+
+
+def _verified(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The metadata (format and schema checked) and each file's bytes (sha256 checked),
+    every file read once: what is checked is what is used."""
+    meta = read_metadata(folder)
+    _check_format(folder, meta)
+    check_metadata(meta, folder / META_FILE)
+    data = {}
     for name in FILES:
-        expected = files.get(name) if isinstance(files.get(name), dict) else {}
-        actual = sha256_file(folder / name)
-        if expected.get("sha256") != actual:
+        limit = MAX_ARRAYS_FILE_BYTES if name == ARRAYS_FILE else MAX_JSON_BYTES
+        data[name] = read_regular(folder / name, limit)
+        expected = meta["files"][name]["sha256"]
+        actual = hashlib.sha256(data[name]).hexdigest()
+        if expected != actual:
             raise IncompatibleModelError(
                 f"{folder / name}: sha256 {actual[:12]}… does not match metadata "
-                f"{str(expected.get('sha256'))[:12]}…; refusing to load"
+                f"{expected[:12]}…; refusing to load"
             )
-    return meta
+    return meta, data
+
+
+def verify(folder: Path) -> dict[str, Any]:
+    """Check the format version, the metadata's schema and every file's sha256 (each a
+    regular file, no symbolic link); return the metadata."""
+    return _verified(folder)[0]
 
 
 def load(folder: Path) -> LoadedModel:
-    """Verify a version folder and build its classifier."""
-    meta = verify(folder)
+    """Verify a version folder and build its classifier from the bytes verified."""
+    meta, data = _verified(folder)
     try:
-        description = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-        with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
+        description = json.loads(data[MODEL_FILE].decode("utf-8"))
+        with np.load(io.BytesIO(data.pop(ARRAYS_FILE)), allow_pickle=False) as npz:
             arrays = _read_arrays(npz)
         model = _decode(description, arrays)
     except IncompatibleModelError:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,9 @@ from classifier.text import PreparedText, prepare_paragraph, prepare_text
 from classifier.thresholds import Thresholds
 
 AGGREGATIONS = ("mean", "max", "weighted", "whole", "mean+whole")
+# Paragraphs scored at once between two checkpoints of a prediction (rows are independent:
+# slicing gives the same scores)
+SCORE_SLICE = 64
 
 
 @dataclass(frozen=True)
@@ -178,14 +181,30 @@ class TopicClassifier:
         return self.score_prepared([prepare_paragraph(p, settings) for p in paragraphs])
 
     def score_documents(
-        self, texts: Sequence[str]
+        self, texts: Sequence[str], checkpoint: Callable[[], None] | None = None
     ) -> tuple[NDArray[np.float32], list[list[str]], NDArray[np.float32]]:
-        """Return document scores, each document's paragraphs and the paragraph scores."""
-        prepared = [self.prepare(t) for t in texts]
+        """Return document scores, each document's paragraphs and the paragraph scores.
+
+        ``checkpoint`` (if any) is called between slices of the work, each text and each
+        paragraph being prepared and every ``SCORE_SLICE`` paragraphs scored: it raises to
+        stop a prediction (a deadline, a client gone).
+        """
+        prepared = []
+        for t in texts:
+            if checkpoint is not None:
+                checkpoint()
+            prepared.append(prepare_text(t, self.config.text, checkpoint))
         tokens = [p for text in prepared for p in text.tokens]
         counts = [len(text.tokens) for text in prepared]
         par_doc = np.repeat(np.arange(len(prepared)), counts)
-        par_scores = self.score_prepared(tokens)
+        if checkpoint is None or len(tokens) <= SCORE_SLICE:
+            par_scores = self.score_prepared(tokens)
+        else:
+            parts = []
+            for start in range(0, len(tokens), SCORE_SLICE):
+                checkpoint()
+                parts.append(self.score_prepared(tokens[start : start + SCORE_SLICE]))
+            par_scores = np.vstack(parts)
         if self.scorer.aggregation == "weighted":
             lengths = np.array([n for text in prepared for n in text.lengths], dtype=float)
         else:
@@ -210,13 +229,15 @@ class TopicClassifier:
         top_k: int | None = None,
         threshold: float | None = None,
         paragraphs: bool = False,
+        checkpoint: Callable[[], None] | None = None,
     ) -> list[Prediction]:
         """Tag each text; with ``paragraphs`` also tag each of its paragraphs.
 
         Without ``threshold`` the tuned thresholds apply and at least ``min_labels`` tags are
         returned; with it, exactly the tags scoring at least ``threshold`` (up to ``top_k``).
+        ``checkpoint`` is called between slices of the work (see ``score_documents``).
         """
-        docs, splits, par_scores = self.score_documents(texts)
+        docs, splits, par_scores = self.score_documents(texts, checkpoint)
         doc_tags = self._tags(docs, "document", top_k, threshold)
         if not paragraphs:
             return [Prediction(tags) for tags in doc_tags]

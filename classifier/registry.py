@@ -177,9 +177,29 @@ def resolve(models_dir: Path, ref: str | ModelRef) -> Path:
     return folder
 
 
+def _check_names(folder: Path, meta: dict[str, Any]) -> None:
+    """A version's metadata names the folder it is in (else it would answer as another)."""
+    named = (meta["name"], meta["version"])
+    if named != (folder.parent.name, folder.name):
+        raise IncompatibleModelError(
+            f"{folder / META_FILE}: names {named[0]}@{named[1]}, not "
+            f"{folder.parent.name}@{folder.name}; refusing to load"
+        )
+
+
+def verify(models_dir: Path, ref: str | ModelRef = DEFAULT_NAME) -> Path:
+    """Resolve a reference and verify that version without loading it; return its folder."""
+    folder = resolve(models_dir, ref)
+    _check_names(folder, artifact.verify(folder))
+    return folder
+
+
 def load_model(models_dir: Path, ref: str | ModelRef = DEFAULT_NAME) -> LoadedModel:
     """Resolve a reference and load that version (verified)."""
-    return artifact.load(resolve(models_dir, ref))
+    folder = resolve(models_dir, ref)
+    loaded = artifact.load(folder)
+    _check_names(folder, loaded.metadata)
+    return loaded
 
 
 def list_models(models_dir: Path) -> Iterator[dict[str, Any]]:

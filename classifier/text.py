@@ -6,7 +6,7 @@ tokenized in exactly one way wherever it comes from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from classifier import tokenizer
@@ -36,17 +36,21 @@ class PreparedText:
     lengths: list[int]
 
 
-def prepare_text(text: str, settings: TextSettings) -> PreparedText:
+def prepare_text(
+    text: str, settings: TextSettings, checkpoint: Callable[[], None] | None = None
+) -> PreparedText:
     """Split ``text`` into paragraphs and tokenize each; a text always has one paragraph at
-    least (a blank text is one empty paragraph)."""
+    least (a blank text is one empty paragraph). ``checkpoint`` is called before each
+    paragraph (it raises to stop the work)."""
     paragraphs = split_paragraphs(
         text, settings.max_paragraph_chars, settings.min_paragraph_chars
     ) or [text]
-    return PreparedText(
-        paragraphs,
-        [prepare_paragraph(p, settings) for p in paragraphs],
-        [visible_len(p) for p in paragraphs],
-    )
+    tokens = []
+    for p in paragraphs:
+        if checkpoint is not None:
+            checkpoint()
+        tokens.append(prepare_paragraph(p, settings))
+    return PreparedText(paragraphs, tokens, [visible_len(p) for p in paragraphs])
 
 
 def prepare_paragraph(text: str, settings: TextSettings) -> str:

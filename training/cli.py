@@ -237,15 +237,14 @@ def serve_cli(
 ) -> None:
     """Serve the HTTP API and the web page."""
     from classifier import workers as service
-    from classifier.artifact import verify
-    from classifier.registry import resolve
+    from classifier.registry import verify
 
-    folder = resolve(models_dir, model)  # fail here, in one line, rather than in each worker
-    verify(folder)
+    folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
     os.environ[MODELS_DIR_ENV] = str(models_dir)
-    os.environ["TAGGER_MODEL"] = model
-    err.print(f"serving {folder.parent.name}@{folder.name} on http://{host}:{port}")
-    service.serve(API_APP, host, port, workers)
+    os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
+    pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
+    # "serving" is said by the supervisor once the port is known free and a worker answers
+    service.serve(API_APP, host, port, workers, model=pinned, announce=err.print)
 
 
 @app.command("models")

@@ -1,21 +1,26 @@
-"""POST /v1/admin/reload: load, verify and swap in a model version while serving."""
+"""POST /v1/admin/reload: load, verify and swap in a model version, in every worker.
+
+The token is checked before the request is read (``api.security.AdminGate``); the version
+is resolved to NAME@VERSION here, once, so that every worker loads the same one.
+"""
 
 from __future__ import annotations
 
-import secrets
 import threading
-import weakref
-from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.dependencies import SettingsDep
 from api.errors import NotSwapped
-from api.loading import load_verified, release_freed_memory
-from classifier.errors import ClassifierError
+from api.jsonroute import JSONBodyRoute
+from api.security import token_error
+from api.swap import Swapper
+from classifier import workers
+from classifier.errors import ClassifierError, IncompatibleModelError
+from classifier.registry import resolve
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=JSONBodyRoute)
 _swap_lock = threading.Lock()
 
 
@@ -35,51 +40,48 @@ class ReloadResponse(BaseModel):
     previous: str
 
 
-def _authorise(settings: SettingsDep, authorization: str | None) -> None:
-    token = settings.admin_token
-    if token is None:
-        raise HTTPException(404, "admin endpoints are disabled: set TAGGER_ADMIN_TOKEN")
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(
-        given.encode(), token.get_secret_value().encode()
-    ):
-        raise HTTPException(
-            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-        )
-
-
 @router.post(
     "/reload",
     response_model=ReloadResponse,
     responses={
         401: {"description": "no or wrong token"},
-        404: {"description": "disabled"},
-        409: {"description": "the new model failed verification; the old one serves"},
+        404: {"description": "disabled, or no such model version"},
+        409: {"description": "a worker refused the version; none swapped, the old one serves"},
+        415: {"description": "the body is not JSON"},
     },
 )
 def reload(
-    request: Request,
-    settings: SettingsDep,
-    body: ReloadRequest | None = None,
-    authorization: Annotated[str | None, Header()] = None,
+    request: Request, settings: SettingsDep, body: ReloadRequest | None = None
 ) -> ReloadResponse:
-    """Verify a model version (checksum, format, smoke prediction), then swap it in.
+    """Verify a model version in every worker (checksums, metadata, a smoke prediction),
+    then swap it in everywhere, or nowhere.
 
-    Requests already running finish on the model they started with. If verification
-    fails the current model keeps serving and the answer says why. Each worker process
-    holds its own model: with several workers, reload each (or restart them).
+    The answer comes once every worker serves the new version; if any worker refuses it,
+    none swaps, the current version keeps serving and the answer says which and why.
+    Requests already running finish on the model they started with.
     """
-    _authorise(settings, authorization)
-    ref = (body.model if body else None) or settings.model
+    refused = token_error(settings, request.headers.get("authorization"))
+    if refused is not None:  # AdminGate has answered already; kept for apps built without it
+        raise HTTPException(refused[0], refused[1], headers={"WWW-Authenticate": "Bearer"})
+    swapper: Swapper = request.app.state.swapper
+    previous = swapper.serving
+    folder = resolve(settings.models_dir, (body.model if body else None) or settings.model)
+    ref = f"{folder.parent.name}@{folder.name}"
+    link = workers.current()
+    if link is None:
+        return _reload_here(swapper, ref)
+    result = link.reload(ref)
+    if not result.ok:
+        raise NotSwapped(previous, IncompatibleModelError(result.reason()))
+    return ReloadResponse(status="reloaded", model=ref, previous=previous)
+
+
+def _reload_here(swapper: Swapper, ref: str) -> ReloadResponse:
     with _swap_lock:
-        previous = request.app.state.model
+        previous = swapper.serving
         try:
-            loaded = load_verified(settings, ref)
+            swapper.prepare(ref)
         except ClassifierError as exc:
-            raise NotSwapped(previous.ref, exc) from None
-        request.app.state.model = loaded  # one reference assignment: atomic for readers
-        answer = ReloadResponse(status="reloaded", model=loaded.ref, previous=previous.ref)
-        # once the last request still running on the old model is done with it
-        weakref.finalize(previous, release_freed_memory)
-        del previous
-    return answer
+            raise NotSwapped(previous, exc) from None
+        swapper.commit()
+    return ReloadResponse(status="reloaded", model=ref, previous=previous)

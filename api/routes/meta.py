@@ -1,6 +1,14 @@
-"""GET /healthz, /v1/labels and /v1/model."""
+"""GET /healthz, /v1/labels and /v1/model.
+
+``async``: they only read the model serving now, so they are answered on the event loop
+without a thread hop, also while a big request is tagged in the worker's thread.
+"""
 
 from __future__ import annotations
+
+import os
+import re
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -8,22 +16,51 @@ from api.dependencies import ModelDep
 from api.schemas import HealthResponse, LabelsResponse, ModelResponse
 
 router = APIRouter(tags=["model"])
+# An absolute path (POSIX, home-relative or Windows) at the start of a string or after a
+# space, quote, bracket, '=' or ':'
+_PATH = re.compile(r"""(?:^|(?<=[\s'"(\[=:]))(?:/|~/|[A-Za-z]:[\\/])[^\s'"()\[\]]*""")
+# Sections holding tags, not paths: shown as they are
+_TAG_SECTIONS = frozenset({"labels", "labels_dropped", "labels_unlearnable"})
+
+
+def _hide(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PATH.sub(lambda m: os.path.basename(m.group().rstrip("/\\")) or "/", value)
+    if isinstance(value, dict):
+        return {k: _hide(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide(v) for v in value]
+    return value
+
+
+def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata without file-system paths: corpus files and folders by name only."""
+    shown = {k: (v if k in _TAG_SECTIONS else _hide(v)) for k, v in meta.items()}
+    corpus = shown.get("corpus")
+    if isinstance(corpus, dict):
+        if isinstance(corpus.get("paths"), list):
+            corpus["paths"] = [os.path.basename(str(p).rstrip("/\\")) for p in corpus["paths"]]
+        for skip in corpus.get("skipped") or []:
+            if isinstance(skip, dict) and isinstance(skip.get("source"), str):
+                skip["source"] = os.path.basename(skip["source"])
+    return shown
 
 
 @router.get("/healthz", response_model=HealthResponse)
-def healthz(model: ModelDep) -> HealthResponse:
+async def healthz(model: ModelDep) -> HealthResponse:
     """The service is up and has a model loaded."""
     return HealthResponse(status="ok", model=model.ref)
 
 
 @router.get("/v1/labels", response_model=LabelsResponse)
-def labels(model: ModelDep) -> LabelsResponse:
+async def labels(model: ModelDep) -> LabelsResponse:
     """Every tag the model can return."""
     return LabelsResponse(model=model.ref, labels=list(model.labels))
 
 
 @router.get("/v1/model", response_model=ModelResponse)
-def model_info(model: ModelDep) -> ModelResponse:
-    """The model's metadata: versions, corpus, configuration, thresholds, metrics."""
-    meta = model.metadata
+async def model_info(model: ModelDep) -> ModelResponse:
+    """The model's metadata: versions, corpus (file names, no paths), configuration,
+    thresholds, metrics."""
+    meta = public_metadata(model.metadata)
     return ModelResponse(name=meta["name"], version=meta["version"], metadata=meta)

@@ -3,10 +3,14 @@
 # No ``from __future__ import annotations``: the request schema is made from the settings
 # inside ``router``, and FastAPI reads the endpoint's annotations as objects.
 
-import anyio
-from fastapi import APIRouter, Response
+from collections.abc import Callable
 
+import anyio
+from fastapi import APIRouter, Request, Response
+
+from api.budget import ClientGone, Job, OverBudget, disconnected
 from api.dependencies import ModelDep, TaggingDep
+from api.jsonroute import JSONBodyRoute
 from api.schemas import (
     ParagraphResult,
     PredictRequest,
@@ -23,30 +27,77 @@ from classifier.model import Prediction
 # about a millisecond, less than the thread hop a plain ``def`` endpoint pays. Bigger ones go
 # to a worker thread, so the loop keeps answering while they run, one at a time per process
 # (the ``tagging`` limiter): the GIL runs one of them at a time anyway, and several threads
-# taking turns at it cost more CPU (BENCHMARKS.md §4).
+# taking turns at it cost more CPU (BENCHMARKS.md §4). There they are tagged in slices with a
+# checkpoint between (``api.budget``): past the time budget, or once the client has gone,
+# the work stops.
 INLINE_CHARS = 2_000
 
 
 def router(settings: Settings) -> APIRouter:
     """The predict route, validating requests against the limits of ``settings``."""
     request_model = predict_request(settings)
-    routes = APIRouter(prefix="/v1", tags=["predict"])
+    budget_s = settings.request_budget_s
+    routes = APIRouter(prefix="/v1", tags=["predict"], route_class=JSONBodyRoute)
 
     @routes.post(
         "/predict",
         response_model=PredictResponse,
         responses={
             400: {"description": "Invalid Content-Length header."},
+            408: {"description": "The body did not arrive in time."},
             413: {"description": "Request body larger than the configured limit."},
+            415: {"description": "The body is not JSON (the type received is named)."},
+            503: {"description": "Stopped at the request's time budget."},
         },
     )
-    async def predict(request: request_model, model: ModelDep, tagging: TaggingDep) -> Response:  # type: ignore[valid-type]
+    async def predict(
+        request: request_model,  # type: ignore[valid-type]
+        http: Request,
+        model: ModelDep,
+        tagging: TaggingDep,
+    ) -> Response:
         """Tag one text or a batch; scores are in [0, 1]."""
         if sum(len(t) for t in request.inputs()) <= INLINE_CHARS:
             return answer(request, model)
-        return await anyio.to_thread.run_sync(answer, request, model, limiter=tagging)
+        return await in_thread(request, model, tagging, http, Job(budget_s))
 
     return routes
+
+
+async def in_thread(
+    request: PredictRequest,
+    model: LoadedModel,
+    tagging: anyio.CapacityLimiter,
+    http: Request,
+    job: Job,
+) -> Response:
+    """Tag in the tagging thread, within the job's budget, while watching for the client
+    to go; raise OverBudget (or ClientGone) when the work was stopped."""
+    response: Response | None = None
+    error: BaseException | None = None
+    with anyio.move_on_after(job.remaining()) as timer:
+        async with anyio.create_task_group() as watch:
+
+            async def client_gone() -> None:
+                await disconnected(http)
+                job.gone = True
+                timer.cancel()  # also when still waiting for its turn
+
+            watch.start_soon(client_gone)
+            try:
+                response = await anyio.to_thread.run_sync(
+                    answer, request, model, job.check, limiter=tagging
+                )
+            except Exception as exc:  # raised again below, outside the task group
+                error = exc
+            watch.cancel_scope.cancel()
+    if job.gone:
+        raise ClientGone
+    if error is not None:
+        raise error
+    if response is None:
+        raise OverBudget(job.budget_s)
+    return response
 
 
 def _result(pred: Prediction) -> TextResult:
@@ -62,13 +113,16 @@ def _result(pred: Prediction) -> TextResult:
     )
 
 
-def answer(request: PredictRequest, model: LoadedModel) -> Response:
+def answer(
+    request: PredictRequest, model: LoadedModel, checkpoint: Callable[[], None] | None = None
+) -> Response:
     """Tag a validated request with ``model``; the JSON answer."""
     predictions = model.predict(
         request.inputs(),
         top_k=request.top_k,
         threshold=request.threshold,
         paragraphs=request.paragraphs,
+        checkpoint=checkpoint,
     )
     body = PredictResponse(model=model.ref, results=[_result(p) for p in predictions])
     # Serialized here: FastAPI would validate the answer a second time against
