@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from classifier import __version__
 from classifier.errors import ClassifierError
@@ -104,9 +105,9 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
 
 def _report_skips(report: Any) -> None:
     for skip in report.skipped[:20]:
-        err.print(f"[yellow]skipped[/] {skip.source}: {skip.reason}")
-    if len(report.skipped) > 20:
-        err.print(f"[yellow]… and {len(report.skipped) - 20} more skipped[/]")
+        _line("yellow", "skipped", f"{skip.source}: {skip.reason}")
+    if report.n_skipped > 20:
+        err.print(f"[yellow]… and {report.n_skipped - 20} more skipped[/]")
 
 
 @app.command("train")
@@ -133,8 +134,8 @@ def train_cli(
         )
     _report_skips(result.report)
     for line in result.summary():
-        err.print(line)
-    out.print(result.headline())
+        err.print(Text(line), soft_wrap=True)
+    out.print(Text(result.headline()), soft_wrap=True)
 
 
 @app.command("tune")
@@ -170,9 +171,10 @@ def tune_cli(
         )
     tuning = result.metadata["tuning"]
     for trial in tuning["trials"]:
-        err.print(f"  {trial['score']:.4f}  {trial['params']}")
-    out.print(f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})")
-    out.print(f"saved {result.ref} to {result.folder}")
+        err.print(Text(f"  {trial['score']:.4f}  {trial['params']}"), soft_wrap=True)
+    best = f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})"
+    out.print(Text(best), soft_wrap=True)
+    out.print(Text(f"saved {result.ref} to {result.folder}"), soft_wrap=True)
 
 
 @app.command("eval")
@@ -201,7 +203,7 @@ def eval_cli(
         out.print(per_label_table(result["document"]["per_label"], per_label))
     if json_out:
         write_json_atomic(json_out, result)
-        err.print(f"wrote {json_out}")
+        err.print(Text(f"wrote {json_out}"), soft_wrap=True)
 
 
 @app.command("predict")
@@ -256,20 +258,24 @@ def models_cli(models_dir: ModelsDir = Path("models")) -> None:
 
     rows = list(list_models(models_dir))
     if not rows:
-        err.print(f"no trained model in {models_dir}")
+        err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print(models_table(rows))
+
+
+def _line(style: str, label: str, message: object) -> None:
+    """``label message`` on stderr as one line however long: never wrapped, and the message
+    is plain text (a file named ``[red]`` or ``:smile:`` is printed as it is named)."""
+    text = " ".join(str(message).splitlines())
+    err.print(Text.assemble((label, style), " ", text), soft_wrap=True)
 
 
 def main() -> None:
     """Entry point: run the app, turning expected errors into one line and exit code 1."""
     try:
         app()
-    except ClassifierError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        sys.exit(1)
-    except OSError as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (ClassifierError, OSError) as exc:
+        _line("red", "error:", exc)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
@@ -277,9 +283,7 @@ def main() -> None:
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("TAGGER_DEBUG"):
             raise
-        err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)"
-        )
+        _line("red", "internal error:", f"{type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)")
         sys.exit(70)
 
 

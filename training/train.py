@@ -115,7 +115,7 @@ def train(
 
 
 def _skips(report: ReadReport) -> str:
-    if not report.skipped:
+    if not report.n_skipped:
         return "the corpus is empty"
     return "; ".join(f"{n} skipped ({why})" for why, n in report.skipped_by_reason.items())
 

@@ -372,3 +372,103 @@ def list_versions(models: Path) -> list[str]:
     from classifier.registry import list_models
 
     return [m["version"] for m in list_models(models)]
+
+
+# --- reading never hangs or explodes (issue 12, req 6) ------------------------------------
+
+
+def test_train_skips_a_fifo_and_a_device_in_the_corpus(tmp_path: Path, sample_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    os.mkfifo(corpus / "000_fifo.txt")  # reading it would wait for a writer forever
+    os.symlink("/dev/zero", corpus / "000_zero.jsonl")  # reading it would never end
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {corpus / '000_fifo.txt'}: not a file: is a FIFO (named pipe)" in result.stderr
+    assert (
+        f"skipped {corpus / '000_zero.jsonl'}: not a file: is a character device" in result.stderr
+    )
+    assert "read 72 documents" in result.stderr and "skipped 2" in result.stderr
+
+
+def test_predict_on_a_fifo_fails_at_once(tmp_path: Path, trained_models_dir: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    result = run_tagger(
+        "predict", str(tmp_path / "pipe.txt"), "--models-dir", str(trained_models_dir)
+    )
+    assert_one_line_error(result, "pipe.txt", "not a file: is a FIFO")
+
+
+def test_dev_zero_on_stdin_fails_at_once(trained_models_dir: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [str(TAGGER), "predict", "--models-dir", str(trained_models_dir)],
+            stdin=zero,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=clean_env(),
+            timeout=60,
+        )
+    assert_one_line_error(result, "<stdin>", "binary input: mostly NUL bytes")
+
+
+def test_endless_stdin_stops_at_the_limit(
+    runner: CliRunner, trained_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classifier import corpus
+    from classifier.errors import CorpusFormatError
+
+    monkeypatch.setattr(corpus, "MAX_FILE_BYTES", 1024 * 1024)
+    result = runner.invoke(
+        app, ["predict", "--models-dir", str(trained_models_dir)], input=b"y\n" * 600_000
+    )
+    assert isinstance(result.exception, CorpusFormatError), result.output
+    assert "input too large: more than 1048576 bytes" in str(result.exception)
+    assert result.stdout == ""
+
+
+def test_train_skips_a_lone_surrogate_line_and_reads_the_rest(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    good = json.dumps({"id": "j1", "text": EDU * 3, "tags": ["EDUCATION"]}, ensure_ascii=False)
+    bad = '{"id": "j2", "text": "\\ud800 lone", "tags": ["EDUCATION"]}'
+    (corpus / "more.jsonl").write_text(f"{good}\n{bad}\n{good.replace('j1', 'j3')}\n", "utf-8")
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert "more.jsonl:2: invalid field: 'text' holds a lone surrogate U+D800" in result.stderr
+    assert "read 74 documents" in result.stderr and "skipped 1" in result.stderr
+
+
+def test_predict_reads_utf16_with_a_bom(tmp_path: Path, trained_models_dir: Path, model) -> None:
+    path = tmp_path / "utf16.txt"
+    path.write_bytes(EDU.encode("utf-16"))
+    result = run_tagger("predict", str(path), "--models-dir", str(trained_models_dir))
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    (pred,) = model.predict([EDU])
+    assert row["tags"] == [{"tag": t.tag, "score": t.score} for t in pred.tags]
+
+
+def test_names_that_are_not_utf8_or_look_like_markup(tmp_path: Path, sample_dir: Path) -> None:
+    """A corpus file named in GBK on a UTF-8 system, and one named like rich markup."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    with open(os.fsencode(corpus) + "/教育.txt".encode("gbk"), "wb") as f:
+        f.write(f"%%%EDUCATION|\n\n{EDU}".encode())
+    (corpus / "[bold red]bad :smile: [link=x].txt").write_bytes(b"abc\xff")
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    bad = f"{corpus}/[bold red]bad :smile: [link=x].txt: not UTF-8: byte 0xff at offset 3"
+    assert f"skipped {bad}" in result.stderr
+    assert "read 73 documents" in result.stderr
+    predicted = run_tagger("predict", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert predicted.returncode == 1  # the first bad file stops predict, named as it is
+    assert_one_line_error(predicted, bad)
+    (corpus / "[bold red]bad :smile: [link=x].txt").unlink()
+    predicted = run_tagger("predict", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert predicted.returncode == 0, predicted.stderr
+    ids = [r["id"] for r in json_lines(predicted.stdout)]
+    assert "\\xbd\\xcc\\xd3\\xfd.txt" in ids
