@@ -123,10 +123,10 @@ def train_cli(
     strict: Strict = False,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME."""
-    from classifier.config import load_config, parse_overrides
+    from classifier.config import load_config, with_overrides
     from training.train import train
 
-    cfg = load_config(config).replace(**parse_overrides(overrides))
+    cfg = with_overrides(load_config(config), overrides)
     progress, hook = _progress()
     with progress:
         result = train(
@@ -144,8 +144,11 @@ def tune_cli(
     name: NameOpt = DEFAULT_NAME,
     config: ConfigOpt = None,
     grid: Annotated[
-        Path | None,
-        typer.Option("--grid", help='JSON object of candidate values, e.g. {"C": [0.5, 1]}.'),
+        str | None,
+        typer.Option(
+            "--grid",
+            help="Candidate values: a JSON file, or the JSON itself, e.g. '{\"C\": [0.5, 1]}'.",
+        ),
     ] = None,
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
