@@ -53,7 +53,10 @@ CorpusArgs = Annotated[
         help="Seed-format files, folders of them (recursive *.txt), or JSONL files.", exists=False
     ),
 ]
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
+# more workers than this only adds processes (each holds a copy of the libraries): 100,000
+# started hundreds of loky workers before anything failed
+MAX_JOBS = 4 * (os.cpu_count() or 1)
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help="Parallel workers.")]
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
@@ -188,7 +191,7 @@ def eval_cli(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full results (per label too) here.")
     ] = None,
-    per_label: Annotated[int, typer.Option(help="Show this many labels, by support.")] = 10,
+    per_label: Annotated[int, typer.Option(min=0, help="Show this many labels, by support.")] = 10,
     jobs: Jobs = 1,
     strict: Strict = False,
 ) -> None:

@@ -675,3 +675,24 @@ def test_random_settings_end_in_success_or_one_clean_line(
         assert code == 1, stderr
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--jobs", "100000"],
+        ["train", "--jobs", "0"],
+        ["tune", "-j", "999999"],
+        ["eval", "--per-label", "-1"],
+        ["eval", "--jobs", "1e3"],
+    ],
+)
+def test_out_of_range_options_are_usage_errors(
+    runner: CliRunner, tiny_corpus: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """Refused before any work (100,000 jobs started hundreds of worker processes)."""
+    result = runner.invoke(
+        app, [args[0], str(tiny_corpus), *args[1:], "--models-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "default").exists()
