@@ -32,7 +32,7 @@ TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl",)
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a corpus file, or stdin
 MAX_LINE_BYTES = 32 * 1024 * 1024  # one JSONL line (one record)
-MAX_HEADER_BYTES = 1024 * 1024  # a seed file's %%% header line
+MAX_HEADER_CHARS = 1024 * 1024  # a seed file's %%% header line
 MAX_SKIPS_KEPT = 1000  # skips kept with their source and reason (all are counted)
 CHUNK_BYTES = 1024 * 1024
 STDIN = "<stdin>"
@@ -51,6 +51,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.isspace() takes
 
 
 @dataclass(frozen=True)
@@ -279,9 +280,13 @@ def _chunks(
 def _read_file(path: Path, doc_id: str, require_tags: bool) -> Iterator[Document | Skip]:
     source = printable(str(path))
     try:
-        f, _ = open_regular(path, MAX_FILE_BYTES)
+        f, size = open_regular(path, MAX_FILE_BYTES)
     except CorpusFormatError as exc:
         yield Skip(source, exc.reason)
+        return
+    if size == 0:  # (a seed file says so itself; a JSONL file would just have no line)
+        f.close()
+        yield Skip(source, "empty file: zero bytes")
         return
     with f:
         chunks = _chunks(f.read, MAX_FILE_BYTES, source)
@@ -432,12 +437,12 @@ def _parse_seed(
             if require_tags:
                 return _drained(pieces, Skip(source, "no header: line 1 must start with %%%"))
             return _document(doc_id, "".join(pieces), (), source, require_tags)
-        header, pieces = _line(pieces, MAX_HEADER_BYTES)
+        header, pieces = _line(pieces, MAX_HEADER_CHARS)
         if header is None:
-            reason = f"header too long: line 1 holds over {MAX_HEADER_BYTES} characters"
+            reason = f"header too long: line 1 holds over {MAX_HEADER_CHARS} characters"
             return _drained(pieces, Skip(source, reason))
-        blank, pieces = _line(pieces, None)
-        if blank and not blank.isspace():
+        blank, pieces = _blank_line(pieces)
+        if not blank:
             return _drained(pieces, Skip(source, "no blank line: line 2 must be empty"))
         text = "".join(pieces)
     except CorpusFormatError as exc:
@@ -445,24 +450,39 @@ def _parse_seed(
     return _document(doc_id, text, parse_tags(header), source, require_tags)
 
 
-def _line(pieces: Iterator[str], limit: int | None) -> tuple[str | None, Iterator[str]]:
-    """The first line of a stream of text pieces (None when over ``limit`` characters; a
-    whitespace-only line is held as one space at most) and the stream after it."""
+def _line(pieces: Iterator[str], limit: int) -> tuple[str | None, Iterator[str]]:
+    """The first line of a stream of text pieces (None when over ``limit`` characters) and
+    the stream after it."""
     parts: list[str] = []
     size = 0
     for piece in pieces:
         lf = piece.find("\n")
         part = piece if lf < 0 else piece[:lf]
         size += len(part)
-        if limit is not None and size > limit:
+        if size > limit:
             return None, pieces
-        if limit is None and part.isspace():
-            part = " "  # line 2 only needs to be known blank, however long
         parts.append(part)
         if lf >= 0:
-            rest = piece[lf + 1 :]
-            return "".join(parts), chain([rest], pieces) if rest else pieces
+            return "".join(parts), _after(piece, lf, pieces)
     return "".join(parts), pieces
+
+
+def _blank_line(pieces: Iterator[str]) -> tuple[bool, Iterator[str]]:
+    """Whether the first line of a stream of pieces is blank (nothing of it is kept, however
+    long it is), and the stream after it."""
+    for piece in pieces:
+        lf = piece.find("\n")
+        part = piece if lf < 0 else piece[:lf]
+        if part and not part.isspace():
+            return False, pieces
+        if lf >= 0:
+            return True, _after(piece, lf, pieces)
+    return True, pieces
+
+
+def _after(piece: str, lf: int, pieces: Iterator[str]) -> Iterator[str]:
+    rest = piece[lf + 1 :]
+    return chain([rest], pieces) if rest else pieces
 
 
 def _drained(pieces: Iterator[str], skip: Skip) -> Skip:
@@ -493,30 +513,21 @@ def _document(
 
 
 def _lines(chunks: Iterable[bytes], limit: int) -> Iterator[tuple[int, int, bytes | None]]:
-    """(number, byte offset, content without LF or CRLF) of each line of a byte stream; None
-    as the content of a line over ``limit`` bytes, which is never held whole. Chunks of
-    whitespace only (a flood of blank lines) are counted, not split."""
+    """(number, byte offset, content without LF or CRLF) of the lines of a byte stream that
+    are not blank; None as the content of a line over ``limit`` bytes, which is never held
+    whole. A run of blank lines is skipped in one step (counted, not split), so a file of
+    text between floods of empty lines costs per line of text, not per line."""
     lineno, offset, base = 1, 0, 0
     parts: list[bytes] = []
-    size, too_long, blank = 0, False, True
+    size, too_long = 0, False
     for chunk in chunks:
-        if blank and not too_long and chunk.isspace():
-            if (last := chunk.rfind(b"\n")) >= 0:
-                lineno += chunk.count(b"\n")
-                offset = base + last + 1
-                parts, size = [], 0
-                chunk_tail = chunk[last + 1 :]
-            else:
-                chunk_tail = chunk
-            if size + len(chunk_tail) > limit:
-                too_long, parts = True, []
-            elif chunk_tail:
-                parts.append(chunk_tail)
-                size += len(chunk_tail)
-            base += len(chunk)
-            continue
         pos = 0
         while True:
+            if not parts and not too_long:  # at the start of a line: skip blank lines
+                end = _BLANK.match(chunk, pos).end()  # type: ignore[union-attr]
+                if end > pos and (last := chunk.rfind(b"\n", pos, end)) >= 0:
+                    lineno += chunk.count(b"\n", pos, end)
+                    offset, pos = base + last + 1, last + 1
             lf = chunk.find(b"\n", pos)
             piece = chunk[pos:] if lf < 0 else chunk[pos:lf]
             if not too_long:
@@ -525,12 +536,12 @@ def _lines(chunks: Iterable[bytes], limit: int) -> Iterator[tuple[int, int, byte
                 elif piece:
                     parts.append(piece)
                     size += len(piece)
-                    blank = blank and piece.isspace()
             if lf < 0:
                 break
-            yield lineno, offset, None if too_long else _joined(parts)
+            if too_long or parts:
+                yield lineno, offset, None if too_long else _joined(parts)
             lineno, offset, pos = lineno + 1, base + lf + 1, lf + 1
-            parts, size, too_long, blank = [], 0, False, True
+            parts, size, too_long = [], 0, False
         base += len(chunk)
     if parts or too_long:
         yield lineno, offset, None if too_long else _joined(parts)

@@ -584,7 +584,7 @@ def test_seed_with_cr_line_ends_and_unicode_blank_line(tmp_path: Path) -> None:
 
 
 def test_header_too_long_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(corpus, "MAX_HEADER_BYTES", 100)
+    monkeypatch.setattr(corpus, "MAX_HEADER_CHARS", 100)
     path = tmp_path / "doc.txt"
     path.write_text("%%%" + "A|" * 60 + "\n\n文本", encoding="utf-8")
     _, report = read_all([path])
@@ -710,7 +710,7 @@ def test_many_bad_lines_are_counted_but_few_kept(tmp_path: Path) -> None:
 @st.composite
 def byte_streams(draw: st.DrawFn) -> tuple[bytes, list[int], int]:
     pieces = st.sampled_from(
-        [b"\n", b"\r\n", b"\r", b" ", b"\t", b"a", b"{}", b"\xe4\xb8\xad", b"\n\n\n"]
+        [b"\n", b"\r\n", b"\r", b" ", b"\t", b"\x0b", b"a", b"{}", b"\xe4\xb8\xad", b"\n\n\n"]
     )
     data = b"".join(draw(st.lists(pieces, max_size=60)))
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
@@ -846,23 +846,18 @@ def test_stdin_as_text_without_a_buffer() -> None:
 # --- linear time and memory in the file's size ---------------------------------------------------
 
 
-def best_time(fn, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 ADVERSARIAL = {
-    # headers stay under MAX_HEADER_BYTES at 4n (n = 1/10 of the others)
-    "header of |": lambda n: "%%%" + "|" * (n // 10) + "\n\n文本",
-    "header of tags": lambda n: "%%%" + "A|B|" * (n // 40) + "\n\n文本",
-    "header of distinct tags": lambda n: (
-        "%%%" + "".join(f"T{i}|" for i in range(n // 60)) + "\n\n文"
-    ),
-    "header of spaces": lambda n: "%%%A" + " " * (n // 10) + "|\n\n文本",
+    # (the header limit is lifted for these: their cost is what is measured)
+    "header of |": lambda n: "%%%" + "|" * (n // 4) + "\n\n文本",
+    "header of tags": lambda n: "%%%" + "A|B|" * (n // 8) + "\n\n文本",
+    "header of distinct tags": lambda n: "%%%" + "".join(f"T{i}|" for i in range(n // 24)) + "\n\n",
+    "header of spaces": lambda n: "%%%A" + " " * n + "|\n\n文本",
     "one long line": lambda n: "%%%A|\n\n" + "联合国" * (n // 3),
     "long line 2": lambda n: "%%%A|\n" + " " * n + "x\n文本",
     "empty lines": lambda n: "%%%A|\n\n" + "\n" * n + "x",
@@ -872,9 +867,11 @@ ADVERSARIAL = {
 }
 ADVERSARIAL_JSONL = {
     "empty lines": lambda n: "\n" * n + GOOD,
+    "bad lines between floods of empty lines": lambda n: ("x\n" + "\n" * 998) * (n // 1000),
+    "records between floods of blank lines": lambda n: (GOOD + " \r\n" * 2000) * (n // 6000),
     "blank lines": lambda n: " \n" * (n // 2) + GOOD,
     "CRLF lines": lambda n: "\r\n" * (n // 2) + GOOD,
-    "bad lines": lambda n: "x\n" * (n // 40),
+    "bad lines": lambda n: "x\n" * (n // 100),
     "one long record": lambda n: json.dumps({"text": "联" * (n // 3), "tags": ["A"]}),
     "long whitespace line": lambda n: " " * n + GOOD,
     "many tags": lambda n: json.dumps({"text": "t", "tags": ["A"] * (n // 5)}),
@@ -882,23 +879,35 @@ ADVERSARIAL_JSONL = {
 }
 
 
-def _ratio(tmp_path: Path, name: str, make, n: int) -> float:
+GROWTH = 8  # n against 8n: linear gives about 8, quadratic 64
+
+
+def _ratio(tmp_path: Path, name: str, make, n: int, repeats: int = 5) -> float:
+    """Best time of 8n over best time of n, the two runs interleaved (a loaded machine
+    slows both alike)."""
     small, big = tmp_path / f"small{name}", tmp_path / f"big{name}"
     small.write_text(make(n), encoding="utf-8")
-    big.write_text(make(4 * n), encoding="utf-8")
-    return best_time(lambda: read_all([big])) / best_time(lambda: read_all([small]))
+    big.write_text(make(GROWTH * n), encoding="utf-8")
+    times = [
+        (seconds(lambda: read_all([small])), seconds(lambda: read_all([big])))
+        for _ in range(repeats)
+    ]
+    return min(b for _, b in times) / min(s for s, _ in times)
 
 
 @pytest.mark.parametrize("case", list(ADVERSARIAL))
-def test_seed_parsing_is_linear_on_adversarial_files(tmp_path: Path, case: str) -> None:
-    """4 times the input takes about 4 times as long (quadratic would be 16; caches and
-    allocators on a shared machine move a linear ratio between about 3 and 9)."""
-    assert _ratio(tmp_path, ".txt", ADVERSARIAL[case], 2_000_000) < 11
+def test_seed_parsing_is_linear_on_adversarial_files(
+    tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 times the input takes about 8 times as long (quadratic would be 64; caches and
+    allocators on a shared machine move a linear ratio between about 6 and 16)."""
+    monkeypatch.setattr(corpus, "MAX_HEADER_CHARS", 10**9)
+    assert _ratio(tmp_path, ".txt", ADVERSARIAL[case], 1_000_000) < 24
 
 
 @pytest.mark.parametrize("case", list(ADVERSARIAL_JSONL))
 def test_jsonl_reading_is_linear_on_adversarial_files(tmp_path: Path, case: str) -> None:
-    assert _ratio(tmp_path, ".jsonl", ADVERSARIAL_JSONL[case], 2_000_000) < 11
+    assert _ratio(tmp_path, ".jsonl", ADVERSARIAL_JSONL[case], 1_000_000) < 24
 
 
 def peak_memory(fn) -> int:
@@ -944,3 +953,22 @@ def test_seed_memory_is_twice_the_text(tmp_path: Path, text: str) -> None:
     marginal = (peaks[8] - peaks[2]) / (sizes[8] - sizes[2])
     assert marginal <= 2 * text_bytes_per_byte + 0.1, (marginal, text_bytes_per_byte)
     assert peaks[8] / sizes[8] <= 2 * text_bytes_per_byte + 0.5
+
+
+def test_an_empty_jsonl_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    docs, report = read_all([path])
+    assert docs == [] and [s.reason for s in report.skipped] == ["empty file: zero bytes"]
+
+
+@pytest.mark.parametrize(("fill", "ok"), [(" ", True), ("\u3000", True), ("x", False)])
+def test_a_long_line_two_is_judged_without_being_held(tmp_path: Path, fill: str, ok: bool) -> None:
+    path = tmp_path / "doc.txt"
+    path.write_text("%%%A|\n" + fill * 10_000_000 + "\n文本", encoding="utf-8")
+    peak = peak_memory(lambda: read_all([path]))
+    docs, report = read_all([path])
+    assert (docs == [Document("doc.txt", "文本", ("A",))]) is ok
+    assert [s.reason.split(":")[0] for s in report.skipped] == ([] if ok else ["no blank line"])
+    assert path.stat().st_size >= 10**7
+    assert peak < 10 * corpus.CHUNK_BYTES  # a few chunks and pieces, not the line
