@@ -264,6 +264,21 @@ def one_huge_jsonl_line() -> Result:
     return run.result(one_line_error(run, "line too long"))
 
 
+def floods_of_empty_lines() -> Result:
+    path = big_file("floods.jsonl", "x\n" + "\n" * 998)  # a bad line, then 998 empty ones
+    run = run_cli(["train", str(path), "--models-dir", str(scratch() / "m-flood")])
+    return run.result(one_line_error(run, "skipped (invalid JSON)"))
+
+
+def header_of_bars() -> Result:
+    def make(path: Path) -> None:
+        path.write_text("%%%" + "|" * 1_000_000 + "\n\n" + EDU, encoding="utf-8")
+
+    folder, _ = corpus_with("000.txt", make)
+    run = run_cli(["train", str(folder), "--models-dir", str(scratch() / "m-bars")], timeout=120)
+    return run.result(success(run, "000.txt: empty tag list"))
+
+
 SURROGATE_LINE = '{"id": "bad", "text": "\\ud800 lone", "tags": ["EDUCATION"]}'
 
 
@@ -416,6 +431,8 @@ ATTACKS: list[tuple[str, Callable[[], Result]]] = [
     (f"JSONL: {MB} MB, every record unlabelled (train reads it all)", big_jsonl_unlabelled),
     (f"JSONL: {MB} MB of records (predict)", big_jsonl_predict),
     (f"JSONL: one line of {max(MB, 33)} MB (train)", one_huge_jsonl_line),
+    (f"JSONL: {MB} MB, bad lines between floods of empty lines (train)", floods_of_empty_lines),
+    ("seed: a header of 1,000,000 '|' (train)", header_of_bars),
     ("JSONL: a lone-surrogate line in a corpus (train)", lone_surrogate_line),
     ("JSONL: a lone-surrogate line on stdin (predict)", lone_surrogate_on_stdin),
     ("JSONL: deep nesting, 5000 digits, GBK, wrong types (train)", bad_jsonl_lines),
