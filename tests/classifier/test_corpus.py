@@ -880,6 +880,9 @@ ADVERSARIAL_JSONL = {
 
 
 GROWTH = 8  # n against 8n: linear gives about 8, quadratic 64
+# linear code measured 6 to 23 here: caches (a million distinct tags outgrow them between n
+# and 8n) and a loaded shared machine; quadratic code would be 64 and more
+MAX_RATIO = 32
 
 
 def _ratio(tmp_path: Path, name: str, make, n: int, repeats: int = 5) -> float:
@@ -899,15 +902,14 @@ def _ratio(tmp_path: Path, name: str, make, n: int, repeats: int = 5) -> float:
 def test_seed_parsing_is_linear_on_adversarial_files(
     tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """8 times the input takes about 8 times as long (quadratic would be 64; caches and
-    allocators on a shared machine move a linear ratio between about 6 and 16)."""
+    """8 times the input takes about 8 times as long, not 64 (see MAX_RATIO)."""
     monkeypatch.setattr(corpus, "MAX_HEADER_CHARS", 10**9)
-    assert _ratio(tmp_path, ".txt", ADVERSARIAL[case], 1_000_000) < 24
+    assert _ratio(tmp_path, ".txt", ADVERSARIAL[case], 1_000_000) < MAX_RATIO
 
 
 @pytest.mark.parametrize("case", list(ADVERSARIAL_JSONL))
 def test_jsonl_reading_is_linear_on_adversarial_files(tmp_path: Path, case: str) -> None:
-    assert _ratio(tmp_path, ".jsonl", ADVERSARIAL_JSONL[case], 1_000_000) < 24
+    assert _ratio(tmp_path, ".jsonl", ADVERSARIAL_JSONL[case], 1_000_000) < MAX_RATIO
 
 
 def peak_memory(fn) -> int:
