@@ -4,6 +4,11 @@ Finds, lists and resolves versions (``latest`` is the newest complete one) and p
 ones: a version is written in a hidden temporary folder and renamed into place only when
 complete, so a killed run never leaves a version that is listed or loaded. What a version
 folder holds, and how it is verified and loaded, is ``classifier.artifact``'s business.
+
+Names and versions are ASCII only (no other script's digits or letters, no full-width or
+look-alike characters), and a name or version folder that is a symlink leading outside the
+models folder is never listed, never ``latest`` and never resolved; one leading inside it
+(an alias) is.
 """
 
 from __future__ import annotations
@@ -32,6 +37,24 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 _VERSION = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}(?:-[0-9]+)?", re.ASCII)
 
 
+def valid_name(name: str) -> bool:
+    """Whether ``name`` is a model name: ASCII letters, digits, '.', '_', '-', no '..'."""
+    return _NAME.fullmatch(name) is not None and ".." not in name
+
+
+def valid_version(version: str) -> bool:
+    """Whether ``version`` is a version name, ``YYYYMMDD-HHMMSS-xxxxxxxx[-N]`` in ASCII."""
+    return _VERSION.fullmatch(version) is not None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, symlinks followed, lies inside ``root`` (a resolved folder)."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A validated ``NAME[@VERSION]`` reference (version ``latest`` by default)."""
@@ -43,11 +66,11 @@ class ModelRef:
     def parse(cls, ref: str) -> ModelRef:
         name, _, version = ref.partition("@")
         name, version = name or DEFAULT_NAME, version or LATEST
-        if not _NAME.fullmatch(name) or name.startswith(".") or ".." in name:
+        if not valid_name(name):
             raise InvalidModelRefError(
                 f"invalid model name {name!r}: use letters, digits, '.', '_' and '-'"
             )
-        if version != LATEST and not _VERSION.fullmatch(version):
+        if version != LATEST and not valid_version(version):
             raise InvalidModelRefError(
                 f"invalid model version {version!r}: expected 'latest' or YYYYMMDD-HHMMSS-xxxxxxxx"
             )
@@ -85,6 +108,8 @@ def publish(
     ref = ModelRef.parse(f"{name}@{version}")
     parent = Path(models_dir) / ref.name
     parent.mkdir(parents=True, exist_ok=True)
+    if not _inside(parent, Path(models_dir).resolve()):
+        raise InvalidModelRefError(f"model {ref.name!r} resolves outside {models_dir}")
     _sweep_partials(parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".partial-{version}-{os.getpid()}-", dir=parent))
     try:
@@ -124,35 +149,51 @@ def _sweep_partials(parent: Path) -> None:
     """Remove partial folders left by training runs that were killed (their pid is gone)."""
     for folder in parent.glob(".partial-*"):
         parts = folder.name.split("-")
-        pid = int(parts[-2]) if len(parts) >= 2 and parts[-2].isdigit() else None
-        if pid is None or pid == os.getpid():
+        digits = parts[-2] if len(parts) >= 2 else ""
+        # ASCII digits only: int() takes other scripts' digits, and '²'.isdigit() is true
+        pid = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 10 else None
+        if pid is None or pid == os.getpid() or folder.is_symlink():
             continue
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, another user's
+        except (PermissionError, OverflowError):
+            pass  # alive (another user's), or no pid at all
 
 
-def versions(parent: Path) -> list[str]:
+def versions(parent: Path, root: Path | None = None) -> list[str]:
     """Complete versions of one model, oldest first (hidden partial folders are ignored).
 
-    Ordered by the second in the name, then by when they were saved (the hash part of two
-    names from the same second says nothing about which came first).
+    Only folders with an ASCII version name lying inside the models folder ``root`` (the
+    parent's parent by default) count: a symlink leading out of it is ignored. Ordered by the
+    second in the name, then by when they were saved (the hash part of two names from the
+    same second says nothing about which came first).
     """
-    if not parent.is_dir():
-        return []
-    complete = [
-        p for p in parent.iterdir() if _VERSION.fullmatch(p.name) and artifact.is_complete(p)
-    ]
-    return [p.name for p in sorted(complete, key=_order)]
+    return [p.name for p in sorted(_scan(parent, root)[0], key=_order)]
+
+
+def _scan(parent: Path, root: Path | None = None) -> tuple[list[Path], list[str]]:
+    """The complete version folders of a model inside ``root``, and the names of version
+    folders that lead outside it."""
+    root = (Path(root) if root is not None else Path(os.path.abspath(parent)).parent).resolve()
+    if not parent.is_dir() or not _inside(parent, root):
+        return [], []
+    complete, outside = [], []
+    for p in parent.iterdir():
+        if not valid_version(p.name):
+            continue
+        if not _inside(p, root):
+            outside.append(p.name)
+        elif artifact.is_complete(p):
+            complete.append(p)
+    return complete, sorted(outside)
 
 
 def _order(folder: Path) -> tuple[str, int, str]:
     try:
         saved = int(json.loads((folder / META_FILE).read_text(encoding="utf-8"))["saved_ns"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
         saved = 0
     return folder.name[:15], saved, folder.name
 
@@ -162,7 +203,12 @@ def resolve(models_dir: Path, ref: str | ModelRef) -> Path:
     ref = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
     root = Path(models_dir).resolve()
     parent = root / ref.name
-    found = versions(parent)
+    if (parent.is_symlink() or parent.exists()) and not _inside(parent, root):
+        raise InvalidModelRefError(f"model {ref.name!r} resolves outside {models_dir}")
+    complete, outside = _scan(parent, root)
+    found = [p.name for p in sorted(complete, key=_order)]
+    if ref.version in outside or (ref.version == LATEST and not found and outside):
+        raise InvalidModelRefError(f"model {ref} resolves outside {models_dir}")
     if ref.version == LATEST:
         if not found:
             raise ModelNotFoundError(f"no trained version of model {ref.name!r} in {models_dir}")
@@ -210,8 +256,10 @@ def list_models(models_dir: Path) -> Iterator[dict[str, Any]]:
     root = Path(models_dir)
     if not root.is_dir():
         return
-    for parent in sorted(p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)):
-        for version in versions(parent):
+    real = root.resolve()
+    names = (p for p in root.iterdir() if valid_name(p.name) and p.is_dir() and _inside(p, real))
+    for parent in sorted(names):
+        for version in versions(parent, real):
             try:
                 yield artifact.read_metadata(parent / version)
             except IncompatibleModelError as exc:

@@ -12,15 +12,23 @@ clearly wins.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifier.config import TrainingConfig
-from classifier.corpus import Document
+from classifier.config import (
+    MAX_CONFIG_BYTES,
+    TrainingConfig,
+    check_field,
+    check_names,
+    from_mapping,
+    show_value,
+)
+from classifier.corpus import Document, read_regular_file
 from classifier.dataset import PreparedCorpus, prepare_corpus
-from classifier.errors import ClassifierError
+from classifier.errors import ClassifierError, CorpusFormatError
 from classifier.fit import fit_classifier
 from classifier.progress import ProgressHook, no_progress
 
@@ -35,6 +43,7 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "aggregation": ["mean", "weighted"],
 }
 MIN_GAIN = 0.002
+MAX_CANDIDATES = 200  # values in a grid, in all: one training run each
 
 
 def preparation(cfg: TrainingConfig) -> tuple[Any, ...]:
@@ -56,15 +65,52 @@ def objective(validation: dict[str, Any]) -> float:
     return float(validation["document"]["micro"]["f1"])
 
 
-def load_grid(path: str | Path) -> dict[str, list[Any]]:
-    """Read a search grid: a JSON object mapping config fields to non-empty lists of values."""
+def load_grid(spec: str | Path) -> dict[str, list[Any]]:
+    """Read a search grid from a JSON file, or from the JSON itself when ``spec`` starts with
+    ``{`` or ``[`` and names no file: an object mapping config fields to non-empty lists of
+    values (see ``check_grid``)."""
+    text = str(spec)
+    if text.lstrip()[:1] in ("{", "[") and not os.path.lexists(text):
+        source = "--grid"
+    else:
+        source = text
+        try:
+            text = read_regular_file(Path(spec), MAX_CONFIG_BYTES).decode("utf-8")
+        except CorpusFormatError as exc:
+            raise ClassifierError(f"{source}: cannot read grid: {exc.reason}") from None
+        except UnicodeDecodeError as exc:
+            raise ClassifierError(f"{source}: cannot read grid: not UTF-8: {exc.reason}") from None
     try:
-        grid = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ClassifierError(f"{path}: cannot read grid: {exc}") from None
+        grid = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = " ".join(str(exc).split()) or "nested too deeply"
+        raise ClassifierError(f"{source}: cannot read grid: {reason}") from None
+    return check_grid(grid, source)
+
+
+def check_grid(grid: Any, source: str) -> dict[str, list[Any]]:
+    """``grid`` with every candidate checked as its config field checks values (unknown
+    fields named), at most MAX_CANDIDATES values in all."""
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ClassifierError(f"{path}: the grid must map field names to non-empty lists")
-    return grid
+        raise ClassifierError(f"{source}: the grid must map field names to non-empty lists")
+    check_names(grid, source)
+    n = sum(len(v) for v in grid.values())
+    if n > MAX_CANDIDATES:
+        raise ClassifierError(
+            f"{source}: the grid holds {n} candidate values, more than {MAX_CANDIDATES} "
+            "(each is one training run)"
+        )
+    return {name: [check_field(name, v, source) for v in values] for name, values in grid.items()}
+
+
+def check_candidates(grid: dict[str, list[Any]], base: TrainingConfig) -> None:
+    """Refuse a candidate that makes no valid configuration with ``base`` (``min_labels``
+    over ``max_labels``...), before any training run."""
+    for name, values in grid.items():
+        for value in values:
+            from_mapping(
+                {**base.to_dict(), name: value}, f"grid candidate {name}={show_value(value)}"
+            )
 
 
 def tune(
@@ -78,8 +124,9 @@ def tune(
 
     ``base`` is resolved first; so is every configuration tried.
     """
-    grid = grid or DEFAULT_GRID
+    grid = check_grid(grid or DEFAULT_GRID, "grid")
     base = base.resolved()
+    check_candidates(grid, base)
     prepared: dict[tuple[Any, ...], PreparedCorpus] = {}
     scores: dict[tuple[tuple[str, Any], ...], float] = {}
     advance = progress("tuning", 1 + sum(len(v) for v in grid.values()))

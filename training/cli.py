@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from classifier import __version__
 from classifier.errors import ClassifierError
@@ -52,7 +53,10 @@ CorpusArgs = Annotated[
         help="Seed-format files, folders of them (recursive *.txt), or JSONL files.", exists=False
     ),
 ]
-Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel workers.")]
+# more workers than this only adds processes (each holds a copy of the libraries): 100,000
+# started hundreds of loky workers before anything failed
+MAX_JOBS = 4 * (os.cpu_count() or 1)
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help="Parallel workers.")]
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="Model name.")]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
@@ -104,9 +108,9 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
 
 def _report_skips(report: Any) -> None:
     for skip in report.skipped[:20]:
-        err.print(f"[yellow]skipped[/] {skip.source}: {skip.reason}")
-    if len(report.skipped) > 20:
-        err.print(f"[yellow]… and {len(report.skipped) - 20} more skipped[/]")
+        _line("yellow", "skipped", f"{skip.source}: {skip.reason}")
+    if report.n_skipped > 20:
+        err.print(f"[yellow]… and {report.n_skipped - 20} more skipped[/]")
 
 
 @app.command("train")
@@ -122,10 +126,10 @@ def train_cli(
     strict: Strict = False,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME."""
-    from classifier.config import load_config, parse_overrides
+    from classifier.config import load_config, with_overrides
     from training.train import train
 
-    cfg = load_config(config).replace(**parse_overrides(overrides))
+    cfg = with_overrides(load_config(config), overrides)
     progress, hook = _progress()
     with progress:
         result = train(
@@ -133,8 +137,8 @@ def train_cli(
         )
     _report_skips(result.report)
     for line in result.summary():
-        err.print(line)
-    out.print(result.headline())
+        err.print(Text(line), soft_wrap=True)
+    out.print(Text(result.headline()), soft_wrap=True)
 
 
 @app.command("tune")
@@ -143,8 +147,11 @@ def tune_cli(
     name: NameOpt = DEFAULT_NAME,
     config: ConfigOpt = None,
     grid: Annotated[
-        Path | None,
-        typer.Option("--grid", help='JSON object of candidate values, e.g. {"C": [0.5, 1]}.'),
+        str | None,
+        typer.Option(
+            "--grid",
+            help="Candidate values: a JSON file, or the JSON itself, e.g. '{\"C\": [0.5, 1]}'.",
+        ),
     ] = None,
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
@@ -170,9 +177,10 @@ def tune_cli(
         )
     tuning = result.metadata["tuning"]
     for trial in tuning["trials"]:
-        err.print(f"  {trial['score']:.4f}  {trial['params']}")
-    out.print(f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})")
-    out.print(f"saved {result.ref} to {result.folder}")
+        err.print(Text(f"  {trial['score']:.4f}  {trial['params']}"), soft_wrap=True)
+    best = f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})"
+    out.print(Text(best), soft_wrap=True)
+    out.print(Text(f"saved {result.ref} to {result.folder}"), soft_wrap=True)
 
 
 @app.command("eval")
@@ -183,7 +191,7 @@ def eval_cli(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full results (per label too) here.")
     ] = None,
-    per_label: Annotated[int, typer.Option(help="Show this many labels, by support.")] = 10,
+    per_label: Annotated[int, typer.Option(min=0, help="Show this many labels, by support.")] = 10,
     jobs: Jobs = 1,
     strict: Strict = False,
 ) -> None:
@@ -201,7 +209,7 @@ def eval_cli(
         out.print(per_label_table(result["document"]["per_label"], per_label))
     if json_out:
         write_json_atomic(json_out, result)
-        err.print(f"wrote {json_out}")
+        err.print(Text(f"wrote {json_out}"), soft_wrap=True)
 
 
 @app.command("predict")
@@ -255,20 +263,24 @@ def models_cli(models_dir: ModelsDir = Path("models")) -> None:
 
     rows = list(list_models(models_dir))
     if not rows:
-        err.print(f"no trained model in {models_dir}")
+        err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print(models_table(rows))
+
+
+def _line(style: str, label: str, message: object) -> None:
+    """``label message`` on stderr as one line however long: never wrapped, and the message
+    is plain text (a file named ``[red]`` or ``:smile:`` is printed as it is named)."""
+    text = " ".join(str(message).splitlines())
+    err.print(Text.assemble((label, style), " ", text), soft_wrap=True)
 
 
 def main() -> None:
     """Entry point: run the app, turning expected errors into one line and exit code 1."""
     try:
         app()
-    except ClassifierError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        sys.exit(1)
-    except OSError as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except (ClassifierError, OSError) as exc:
+        _line("red", "error:", exc)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
@@ -276,9 +288,7 @@ def main() -> None:
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("TAGGER_DEBUG"):
             raise
-        err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)"
-        )
+        _line("red", "internal error:", f"{type(exc).__name__}: {exc} (TAGGER_DEBUG=1 shows more)")
         sys.exit(70)
 
 

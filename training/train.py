@@ -115,7 +115,7 @@ def train(
 
 
 def _skips(report: ReadReport) -> str:
-    if not report.skipped:
+    if not report.n_skipped:
         return "the corpus is empty"
     return "; ".join(f"{n} skipped ({why})" for why, n in report.skipped_by_reason.items())
 
@@ -197,16 +197,17 @@ def tune_and_train(
 
     The search and every trial are recorded under ``tuning`` in the metadata.
     """
-    from classifier.tune import DEFAULT_GRID, tune
+    from classifier.tune import DEFAULT_GRID, check_candidates, check_grid, tune
 
     cfg = (config or TrainingConfig()).resolved()
     if cfg.validation_fraction <= 0:
         raise NotTrainedError("tuning needs a validation split: set validation_fraction > 0")
+    grid = check_grid(grid or DEFAULT_GRID, "grid")
+    check_candidates(grid, cfg)  # before the corpus is read
     tokenizer.warm_up(cfg.segmenter)
     docs = list(counted(read_corpus(corpus, strict=strict), progress("reading", None)))
     if not docs:
         raise NotTrainedError(f"no valid document in {', '.join(map(str, corpus))}")
-    grid = grid or DEFAULT_GRID
     started = time.perf_counter()
     found = tune(docs, cfg, grid, jobs, progress)
     tuning = {

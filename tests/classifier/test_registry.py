@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classifier.artifact import ARRAYS_FILE, FORMAT_VERSION, META_FILE, MODEL_FILE
 from classifier.errors import IncompatibleModelError, InvalidModelRefError, ModelNotFoundError
@@ -240,3 +243,180 @@ def test_list_models_reports_a_broken_version_and_goes_on(tmp_path: Path, save) 
     rows = list(list_models(tmp_path))
     assert [r["version"] for r in rows] == [V1, V2]
     assert "error" in rows[0] and "error" not in rows[1]
+
+
+# --- ASCII names and versions only (issue 12, req 5) --------------------------------------
+
+
+def _non_ascii(predicate) -> list[str]:
+    return [chr(c) for c in range(0x80, 0x110000) if predicate(chr(c))]
+
+
+# every decimal digit of another script (Arabic-Indic, Devanagari, Thai, full-width, ...),
+# and every other character ``str.isdigit`` takes (superscripts, circled digits, ...)
+FOREIGN_DIGITS = _non_ascii(lambda c: unicodedata.category(c) == "Nd" or c.isdigit())
+# characters that NFKC folds to an ASCII letter, digit or '-' of a version or a name
+# (full-width, mathematical, superscript, small forms), and visual look-alikes from other
+# scripts that no normalisation folds: Cyrillic а с е о р х, Greek ο α, dashes and minus
+LOOKALIKES = _non_ascii(
+    lambda c: (n := unicodedata.normalize("NFKC", c)).isascii() and n.isalnum() and len(n) == 1
+) + list("асеорхіοα\u2010\u2011\u2012\u2013\u2212\ufe63\uff0d")
+ASSORTED = [FOREIGN_DIGITS[i] for i in range(0, len(FOREIGN_DIGITS), 37)] + [
+    "٣",
+    "३",
+    "๓",
+    "３",
+    "²",
+    "①",
+    "а",
+    "ｅ",
+    "\u2011",
+]
+
+
+def test_the_character_sets_cover_several_scripts() -> None:
+    scripts = {unicodedata.name(c).split()[0] for c in FOREIGN_DIGITS}
+    assert {"ARABIC-INDIC", "DEVANAGARI", "THAI", "FULLWIDTH", "BENGALI", "MATHEMATICAL"} <= scripts
+    assert len(FOREIGN_DIGITS) > 600 and len(LOOKALIKES) > 200
+
+
+def _variants(version: str, chars: list[str]) -> list[str]:
+    """``version`` with one character replaced by each of ``chars``, spread over positions
+    of the kind of character each replaces (digits by digits, letters/dashes by the rest)."""
+    out = []
+    for i, c in enumerate(chars):
+        positions = [
+            p
+            for p, old in enumerate(version)
+            if old.isdigit() == (unicodedata.normalize("NFKC", c).isdigit() or c.isdigit())
+        ] or list(range(len(version)))
+        p = positions[i % len(positions)]
+        out.append(version[:p] + c + version[p + 1 :])
+    return out
+
+
+@pytest.mark.parametrize("chars", [FOREIGN_DIGITS, LOOKALIKES], ids=["digits", "lookalikes"])
+def test_non_ascii_versions_are_never_listed_resolved_or_latest(
+    tmp_path: Path, save, chars: list[str]
+) -> None:
+    old = save(tmp_path, "old", V1)
+    save(tmp_path, "good", V2)
+    newer = "20990101-000000-cccccccc"  # would be latest if its name were accepted
+    names = sorted(set(_variants(newer, chars)) - {newer})
+    assert names and not any(n.isascii() for n in names)
+    for name in names:
+        shutil.copytree(old, tmp_path / "default" / name, copy_function=os.link)
+    assert [m["version"] for m in list_models(tmp_path)] == [V1, V2]
+    from classifier.registry import versions
+
+    assert versions(tmp_path / "default") == [V1, V2]
+    assert resolve(tmp_path, "default").name == V2
+    assert marker(tmp_path, "default@latest") == "good"
+    for name in names[:: max(1, len(names) // 50)]:
+        with pytest.raises(InvalidModelRefError):
+            resolve(tmp_path, f"default@{name}")
+
+
+@given(
+    st.integers(0, len(V2) - 1),
+    st.sampled_from(FOREIGN_DIGITS + LOOKALIKES) | st.characters(min_codepoint=0x80),
+)
+@settings(max_examples=60)
+def test_any_non_ascii_character_in_a_version_is_refused(position: int, char: str) -> None:
+    version = "20990101-000000-cccccccc"
+    version = version[:position] + char + version[position + 1 :]
+    from classifier.registry import valid_version
+
+    assert not valid_version(version)
+    with pytest.raises(InvalidModelRefError):
+        ModelRef.parse(f"default@{version}")
+
+
+@pytest.mark.parametrize("char", ASSORTED)
+def test_non_ascii_model_names_are_not_listed(tmp_path: Path, save, char: str) -> None:
+    save(tmp_path, "good", V1)
+    for name in (f"model{char}", f"{char}default", "dеfault", "ｄｅｆａｕｌｔ", "名字"):
+        shutil.copytree(tmp_path / "default", tmp_path / name, dirs_exist_ok=True)
+        with pytest.raises(InvalidModelRefError):
+            ModelRef.parse(name)
+    assert [(m["name"], m["version"]) for m in list_models(tmp_path)] == [("default", V1)]
+
+
+def test_partial_folders_with_odd_pids_are_left_and_do_not_break_a_save(
+    tmp_path: Path, save
+) -> None:
+    parent = tmp_path / "default"
+    odd = [f".partial-{V1}-{pid}-x" for pid in ("²", "١٢٣", "３", "9" * 30, "0x1f")]
+    for name in odd:
+        (parent / name).mkdir(parents=True)
+    save(tmp_path, "saved", V1)
+    assert marker(tmp_path, "default") == "saved"
+    assert all((parent / name).is_dir() for name in odd)
+
+
+def test_an_absurd_saved_time_orders_without_crashing(tmp_path: Path, save) -> None:
+    folder = save(tmp_path, "a", V1)
+    meta = json.loads((folder / META_FILE).read_text())
+    (folder / META_FILE).write_text(json.dumps(meta).replace(str(meta["saved_ns"]), "1e400"))
+    save(tmp_path, "b", V1)
+    assert [m["version"] for m in list_models(tmp_path)] == [V1, f"{V1}-2"]
+
+
+# --- symlinks out of the models folder (issue 12, req 5) -----------------------------------
+
+
+def test_version_linking_outside_is_never_listed_or_latest(tmp_path: Path, save) -> None:
+    models = tmp_path / "models"
+    save(models, "inside", V1)
+    outside = save(tmp_path / "elsewhere", "outside", V2)  # newer: would be latest
+    os.symlink(outside, models / "default" / V2)
+    assert [m["version"] for m in list_models(models)] == [V1]
+    from classifier.registry import versions
+
+    assert versions(models / "default") == [V1]
+    assert marker(models, "default") == "inside"
+    with pytest.raises(InvalidModelRefError):
+        resolve(models, f"default@{V2}")
+
+
+def test_model_name_linking_outside_is_never_listed_resolved_or_written(
+    tmp_path: Path, save
+) -> None:
+    models = tmp_path / "models"
+    save(models, "inside", V1)
+    save(tmp_path / "elsewhere", "outside", V2)
+    os.symlink(tmp_path / "elsewhere" / "default", models / "evil")
+    os.symlink(tmp_path / "elsewhere" / "default", models / "evil-relative")
+    assert [(m["name"], m["version"]) for m in list_models(models)] == [("default", V1)]
+    for name in ("evil", "evil-relative"):
+        with pytest.raises(InvalidModelRefError):
+            resolve(models, name)
+        with pytest.raises(InvalidModelRefError):
+            resolve(models, f"{name}@{V2}")
+    with pytest.raises(InvalidModelRefError):
+        save(models, "written outside", V1, "evil")
+    assert [p.name for p in (tmp_path / "elsewhere" / "default").iterdir()] == [V2]
+
+
+def test_symlinks_inside_the_models_folder_are_aliases(tmp_path: Path, save) -> None:
+    models = tmp_path / "models"
+    save(models, "v1", V1)
+    os.symlink("default", models / "prod")  # a name alias
+    os.symlink(V1, models / "default" / V2)  # a version alias
+    from classifier.registry import versions
+
+    assert versions(models / "default") == versions(models / "prod") == [V1, V2]
+    assert len(list(list_models(models))) == 4  # (each listed with the metadata it holds)
+    assert marker(models, f"prod@{V1}") == "v1"
+    assert resolve(models, "prod") == (models / "default" / V1).resolve()
+
+
+def test_symlink_loops_are_ignored(tmp_path: Path, save) -> None:
+    models = tmp_path / "models"
+    save(models, "v1", V1)
+    os.symlink("loop", models / "loop")
+    os.symlink(V2, models / "default" / V2)
+    assert [(m["name"], m["version"]) for m in list_models(models)] == [("default", V1)]
+    assert marker(models, "default") == "v1"
+    with pytest.raises((InvalidModelRefError, ModelNotFoundError)):
+        resolve(models, "loop")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -10,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from training.cli import app
@@ -372,3 +376,323 @@ def list_versions(models: Path) -> list[str]:
     from classifier.registry import list_models
 
     return [m["version"] for m in list_models(models)]
+
+
+# --- reading never hangs or explodes (issue 12, req 6) ------------------------------------
+
+
+def test_train_skips_a_fifo_and_a_device_in_the_corpus(tmp_path: Path, sample_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    os.mkfifo(corpus / "000_fifo.txt")  # reading it would wait for a writer forever
+    os.symlink("/dev/zero", corpus / "000_zero.jsonl")  # reading it would never end
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert f"skipped {corpus / '000_fifo.txt'}: not a file: is a FIFO (named pipe)" in result.stderr
+    assert (
+        f"skipped {corpus / '000_zero.jsonl'}: not a file: is a character device" in result.stderr
+    )
+    assert "read 72 documents" in result.stderr and "skipped 2" in result.stderr
+
+
+def test_predict_on_a_fifo_fails_at_once(tmp_path: Path, trained_models_dir: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    result = run_tagger(
+        "predict", str(tmp_path / "pipe.txt"), "--models-dir", str(trained_models_dir)
+    )
+    assert_one_line_error(result, "pipe.txt", "not a file: is a FIFO")
+
+
+def test_dev_zero_on_stdin_fails_at_once(trained_models_dir: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [str(TAGGER), "predict", "--models-dir", str(trained_models_dir)],
+            stdin=zero,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=clean_env(),
+            timeout=60,
+        )
+    assert_one_line_error(result, "<stdin>", "binary input: mostly NUL bytes")
+
+
+def test_endless_stdin_stops_at_the_limit(
+    runner: CliRunner, trained_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classifier import corpus
+    from classifier.errors import CorpusFormatError
+
+    monkeypatch.setattr(corpus, "MAX_FILE_BYTES", 1024 * 1024)
+    result = runner.invoke(
+        app, ["predict", "--models-dir", str(trained_models_dir)], input=b"y\n" * 600_000
+    )
+    assert isinstance(result.exception, CorpusFormatError), result.output
+    assert "input too large: more than 1048576 bytes" in str(result.exception)
+    assert result.stdout == ""
+
+
+def test_train_skips_a_lone_surrogate_line_and_reads_the_rest(
+    tmp_path: Path, sample_dir: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    good = json.dumps({"id": "j1", "text": EDU * 3, "tags": ["EDUCATION"]}, ensure_ascii=False)
+    bad = '{"id": "j2", "text": "\\ud800 lone", "tags": ["EDUCATION"]}'
+    (corpus / "more.jsonl").write_text(f"{good}\n{bad}\n{good.replace('j1', 'j3')}\n", "utf-8")
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert "more.jsonl:2: invalid field: 'text' holds a lone surrogate U+D800" in result.stderr
+    assert "read 74 documents" in result.stderr and "skipped 1" in result.stderr
+
+
+def test_predict_reads_utf16_with_a_bom(tmp_path: Path, trained_models_dir: Path, model) -> None:
+    path = tmp_path / "utf16.txt"
+    path.write_bytes(EDU.encode("utf-16"))
+    result = run_tagger("predict", str(path), "--models-dir", str(trained_models_dir))
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    (pred,) = model.predict([EDU])
+    assert row["tags"] == [{"tag": t.tag, "score": t.score} for t in pred.tags]
+
+
+def test_names_that_are_not_utf8_or_look_like_markup(tmp_path: Path, sample_dir: Path) -> None:
+    """A corpus file named in GBK on a UTF-8 system, and one named like rich markup."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_dir, corpus)
+    with open(os.fsencode(corpus) + "/教育.txt".encode("gbk"), "wb") as f:
+        f.write(f"%%%EDUCATION|\n\n{EDU}".encode())
+    (corpus / "[bold red]bad :smile: [link=x].txt").write_bytes(b"abc\xff")
+    result = run_tagger("train", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    bad = f"{corpus}/[bold red]bad :smile: [link=x].txt: not UTF-8: byte 0xff at offset 3"
+    assert f"skipped {bad}" in result.stderr
+    assert "read 73 documents" in result.stderr
+    predicted = run_tagger("predict", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert predicted.returncode == 1  # the first bad file stops predict, named as it is
+    assert_one_line_error(predicted, bad)
+    (corpus / "[bold red]bad :smile: [link=x].txt").unlink()
+    predicted = run_tagger("predict", str(corpus), "--models-dir", str(tmp_path / "m"))
+    assert predicted.returncode == 0, predicted.stderr
+    ids = [r["id"] for r in json_lines(predicted.stdout)]
+    assert "\\xbd\\xcc\\xd3\\xfd.txt" in ids
+
+
+# --- every setting validated (issue 12, req 7) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
+    """16 sample documents: enough to train on in a second or two."""
+    folder = tmp_path_factory.mktemp("tiny")
+    for path in sorted(sample_dir.glob("*.txt"))[:16]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--set", "ngram_max=2.5"], ["ngram_max", "an integer from 1 to 5", "2.5"]),
+        (["--set", "seed=x"], ["seed", "an integer from 0 to 4294967295"]),
+        (["--set", "seed=-1"], ["seed", "an integer from 0 to 4294967295"]),
+        (["--set", "max_labels=1e9"], ["max_labels", "from 1 to 1000"]),
+        (["--set", "C=nan"], ["'C'", "a finite number from 1e-06 to 1e+06"]),
+        (["--set", "C=NaN"], ["'C'", "finite number"]),
+        (["--set", "C=inf"], ["'C'", "finite number"]),
+        (["--set", "C=1e999"], ["'C'", "finite number"]),
+        (["--set", "learner=sgd", "--set", "C=1e300"], ["'C'", "finite number"]),
+        (["--set", "refit_on_all=maybe"], ["refit_on_all", "true or false", '"maybe"']),
+        (["--set", "refit_on_all=1"], ["refit_on_all", "true or false"]),
+        (["--set", "char_ngram_max=10"], ["char_ngram_max", "from 0 to 3"]),
+        (["--set", "min_labels=20"], ["min_labels", "max_labels (10)"]),
+        (["--set", "segmenter=[/bold]"], ["segmenter", "[/bold]"]),
+        (["--set", "no_equals"], ["KEY=VALUE"]),
+        (["--set", "nokey=[1]"], ['"nokey"']),
+    ],
+)
+def test_train_refuses_bad_settings_in_one_line(
+    tmp_path: Path, tiny_corpus: Path, args: list[str], words: list[str]
+) -> None:
+    result = run_tagger("train", str(tiny_corpus), *args, "--models-dir", str(tmp_path))
+    assert_one_line_error(result, "--set", *words)
+    assert not (tmp_path / "default").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('{"ngram_max": 2.5}', ["ngram_max", "an integer"]),
+        ('{"training": {"refit_on_all": "maybe"}}', ["refit_on_all", "true or false"]),
+        ('{"C": NaN}', ["'C'", "finite"]),
+        ("[1, 2]", ["expected an object"]),
+        ('{"nokey": 1}', ['"nokey"']),
+        ("[" * 100_000, ["cannot read config"]),
+    ],
+)
+def test_train_refuses_bad_config_files_in_one_line(
+    tmp_path: Path, tiny_corpus: Path, content: str, words: list[str]
+) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(content)
+    result = run_tagger(
+        "train", str(tiny_corpus), "--config", str(config), "--models-dir", str(tmp_path)
+    )
+    assert_one_line_error(result, str(config), *words)
+
+
+def test_train_with_a_fifo_as_config_fails_at_once(tmp_path: Path, tiny_corpus: Path) -> None:
+    os.mkfifo(tmp_path / "c.toml")
+    result = run_tagger(
+        "train",
+        str(tiny_corpus),
+        "--config",
+        str(tmp_path / "c.toml"),
+        "--models-dir",
+        str(tmp_path),
+    )
+    assert_one_line_error(result, "c.toml", "not a file: is a FIFO")
+
+
+@pytest.mark.parametrize(
+    ("grid", "words"),
+    [
+        ('{"nokey": [1]}', ['"nokey"']),
+        ('{"ngram_max": [2.5]}', ["ngram_max", "an integer from 1 to 5"]),
+        ('{"C": ["x"]}', ["'C'", "finite number"]),
+        ('{"refit_on_all": ["maybe"]}', ["refit_on_all", "true or false"]),
+        ('{"min_labels": [20]}', ["grid candidate min_labels=20", "max_labels (10)"]),
+        ('{"C": []}', ["non-empty lists"]),
+        ("{bad", ["cannot read grid"]),
+    ],
+)
+def test_tune_refuses_bad_grids_in_one_line(
+    tmp_path: Path, tiny_corpus: Path, grid: str, words: list[str]
+) -> None:
+    result = run_tagger("tune", str(tiny_corpus), "--grid", grid, "--models-dir", str(tmp_path))
+    assert_one_line_error(result, *words)
+    path = tmp_path / "grid.json"
+    path.write_text(grid)
+    result = run_tagger(
+        "tune", str(tiny_corpus), "--grid", str(path), "--models-dir", str(tmp_path)
+    )
+    assert_one_line_error(result, *words)
+
+
+def test_tune_takes_an_inline_grid(runner: CliRunner, tmp_path: Path, tiny_corpus: Path) -> None:
+    result = runner.invoke(
+        app, ["tune", str(tiny_corpus), "--grid", '{"C": [2]}', "--models-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "default").iterdir()
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["tuning"]["grid"] == {"C": [2.0]}
+
+
+def run_main(args: list[str]) -> tuple[int, str]:
+    """``tagger ARGS`` in this process, as the installed script runs it: exit code, stderr."""
+    from unittest import mock
+
+    from training.cli import main
+
+    stderr = io.StringIO()
+    with (
+        mock.patch.object(sys, "argv", ["tagger", *args]),
+        contextlib.redirect_stderr(stderr),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, stderr.getvalue()
+
+
+def _fields() -> list[str]:
+    from classifier.config import field_specs
+
+    return list(field_specs())
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=4,
+)
+EDGES = st.sampled_from(
+    [0, 1, 2, 3, 5, 6, 20, 1000, 1001, -1, 0.5, 1.0, 1e-6, 1e6, 1e7, 2**32 - 1, 2**32, 1e-7]
+    + ["svm", "sgd", "logistic", "rjieba", "jieba", "auto", "mean", "whole", "keep", "balanced"]
+)
+
+
+def near_bounds(name: str) -> st.SearchStrategy[object]:
+    """Values at and around a field's declared bounds and choices, where mistakes hide."""
+    from classifier.config import field_specs
+
+    spec = field_specs()[name]
+    points: list[object] = list(spec.choices()) if spec.choices is not None else []
+    if spec.kind is bool:
+        points += [True, False]
+    for b in (spec.ge, spec.gt, spec.le, spec.lt):
+        if b is not None:
+            points += [b, b - 1, b + 1, int(b), float(b)]
+    return st.sampled_from(points) if points else st.nothing()
+
+
+@st.composite
+def set_items(draw: st.DrawFn) -> list[str]:
+    items = []
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2]))):
+        name = draw(st.sampled_from(_fields()) | st.text(max_size=8))
+        known = name in _fields()
+        value = draw(
+            (near_bounds(name) | near_bounds(name) | JSON_VALUES | EDGES) if known else JSON_VALUES
+        )
+        raw = value if isinstance(value, str) and draw(st.booleans()) else json.dumps(value)
+        items += ["--set", f"{name}={raw}"]
+    return items
+
+
+@given(set_items())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_settings_end_in_success_or_one_clean_line(
+    tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory, items: list[str]
+) -> None:
+    """Random JSON values at every field through `tagger train --set`: a model, or one line
+    `error: ...` with exit code 1; never an internal error or a traceback."""
+    models = tmp_path_factory.mktemp("random-set")
+    code, stderr = run_main(["train", str(tiny_corpus), *items, "--models-dir", str(models)])
+    event(f"exit code {code}")
+    assert "internal error" not in stderr and "Traceback" not in stderr, stderr
+    if code == 0:
+        assert len(list((models / "default").iterdir())) == 1
+    else:
+        assert code == 1, stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--jobs", "100000"],
+        ["train", "--jobs", "0"],
+        ["tune", "-j", "999999"],
+        ["eval", "--per-label", "-1"],
+        ["eval", "--jobs", "1e3"],
+    ],
+)
+def test_out_of_range_options_are_usage_errors(
+    runner: CliRunner, tiny_corpus: Path, tmp_path: Path, args: list[str]
+) -> None:
+    """Refused before any work (100,000 jobs started hundreds of worker processes)."""
+    result = runner.invoke(
+        app, [args[0], str(tiny_corpus), *args[1:], "--models-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "default").exists()
