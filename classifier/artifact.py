@@ -284,11 +284,19 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 
 def is_complete(folder: Path) -> bool:
-    """Whether a folder holds a whole version: metadata and the files of its format (a version
-    of the older pickle format counts, so that loading it can say to retrain)."""
-    if not (folder / META_FILE).is_file():
+    """Whether a folder holds a whole version: metadata and the files of its format, each a
+    regular file and not a symbolic link (a version of the older pickle format counts, so
+    that loading it can say to retrain)."""
+    if not _regular(folder / META_FILE):
         return False
-    return all((folder / f).is_file() for f in FILES) or (folder / LEGACY_FILE).is_file()
+    return all(_regular(folder / f) for f in FILES) or _regular(folder / LEGACY_FILE)
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _check_format(folder: Path, meta: dict[str, Any]) -> None:

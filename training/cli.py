@@ -241,7 +241,9 @@ def serve_cli(
     models_dir: ModelsDir = Path("models"),
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (one a core is the usual).")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API and the web page."""
     from classifier import workers as service

@@ -420,3 +420,18 @@ def test_symlink_loops_are_ignored(tmp_path: Path, save) -> None:
     assert marker(models, "default") == "v1"
     with pytest.raises((InvalidModelRefError, ModelNotFoundError)):
         resolve(models, "loop")
+
+
+@pytest.mark.parametrize("name", ["metadata.json", "model.json", "arrays.npz"])
+def test_a_version_with_a_file_linked_outside_is_not_listed(
+    tmp_path: Path, save, name: str
+) -> None:
+    """Every file of a version must be a regular file of the folder, not a link (to outside)."""
+    folder = save(tmp_path / "models", "linked", V1)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / name).rename(outside / name)
+    os.symlink(outside / name, folder / name)
+    assert list(list_models(tmp_path / "models")) == []
+    with pytest.raises(ModelNotFoundError):
+        load_model(tmp_path / "models", "default")
