@@ -21,9 +21,11 @@ from classifier.text import PreparedText, prepare_paragraph, prepare_text
 from classifier.thresholds import Thresholds
 
 AGGREGATIONS = ("mean", "max", "weighted", "whole", "mean+whole")
-# Paragraphs scored at once between two checkpoints of a prediction (rows are independent:
-# slicing gives the same scores)
+# Paragraphs scored at once between two checkpoints of a prediction, and at most in one go
+# (rows are independent: slicing gives the same scores; a slice bounds the memory of the
+# tokens and features made for it, whatever the length of the input)
 SCORE_SLICE = 64
+MAX_SCORE_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,15 @@ class Scorer:
         return mix(calibrated, self.neighbours.scores(x), self.neighbour_weight)
 
     def paragraph_scores(self, prepared: Sequence[str]) -> NDArray[np.float32]:
-        """Scores of prepared texts, one row each, one column per label."""
+        """Scores of prepared texts, one row each, one column per label (``MAX_SCORE_ROWS``
+        rows at a time)."""
+        if len(prepared) > MAX_SCORE_ROWS:
+            return np.vstack(
+                [
+                    self.paragraph_scores(prepared[i : i + MAX_SCORE_ROWS])
+                    for i in range(0, len(prepared), MAX_SCORE_ROWS)
+                ]
+            )
         x = self.transform(prepared)
         return self.blend(x, self.calibration.apply(self.weights.decision(x)))
 

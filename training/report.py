@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +113,34 @@ def prediction_lines(
     threshold: float | None,
     paragraphs: bool,
     batch: int = 64,
+    batch_chars: int = 4_000_000,
 ) -> Iterator[str]:
-    """One JSON line per document (``prediction_record``), tagged in batches."""
-    items = iter(documents)
-    while chunk := list(islice(items, batch)):
-        predictions = model.predict(
-            [d.text for d in chunk], top_k=top_k, threshold=threshold, paragraphs=paragraphs
-        )
-        for doc, pred in zip(chunk, predictions, strict=True):
-            yield json.dumps(prediction_record(doc.id, pred), ensure_ascii=False) + "\n"
+    """One JSON line per document (``prediction_record``), tagged in batches of at most
+    ``batch`` documents and (unless one document is longer) ``batch_chars`` characters."""
+    chunk: list[Document] = []
+    size = 0
+    for doc in documents:
+        if chunk and (len(chunk) == batch or size + len(doc.text) > batch_chars):
+            yield from _tagged(model, chunk, top_k, threshold, paragraphs)
+            chunk, size = [], 0
+        chunk.append(doc)
+        size += len(doc.text)
+    if chunk:
+        yield from _tagged(model, chunk, top_k, threshold, paragraphs)
+
+
+def _tagged(
+    model: TopicClassifier,
+    chunk: list[Document],
+    top_k: int | None,
+    threshold: float | None,
+    paragraphs: bool,
+) -> Iterator[str]:
+    predictions = model.predict(
+        [d.text for d in chunk], top_k=top_k, threshold=threshold, paragraphs=paragraphs
+    )
+    for doc, pred in zip(chunk, predictions, strict=True):
+        yield json.dumps(prediction_record(doc.id, pred), ensure_ascii=False) + "\n"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
