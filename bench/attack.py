@@ -7,7 +7,9 @@ and an admin token, and runs every function of ATTACKS in turn. Each returns a R
 sent, the status seen, how long it took, the largest worker RSS while it ran (sampled every
 10 ms) and a verdict ("ok" when the service held: the expected answer, in bounded time,
 /healthz answered throughout, no worker lost for good). To add a row, write a function
-``def attack_name(t: Target) -> Row`` and append it to ATTACKS.
+``def attack_name(t: Target) -> Row`` and append it to ATTACKS. Then the attacks on reading
+files and on settings, which go through the command line (bench.attack_input), in a second
+table.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import harness, library
+from bench import attack_input, harness, library
 
 NAME = "attack"
 TOKEN = "attack-token"
@@ -493,9 +495,14 @@ def main() -> None:
             report.end()
             table.notes.append(report.load_line())
             report.show(table)
+        # the attacks on reading files and on settings go through the command line
+        inputs = attack_input.run_attacks(attack_input.ATTACKS)
+        report.show(inputs)
         report.data["rows"] = table.rows
+        report.data["input_rows"] = inputs.rows
         log(f"wrote {report.write()}")
-        if any(r[4] != "ok" for r in table.rows):
+        failed_inputs = any(r[-1].startswith("FAIL") for r in inputs.rows)
+        if any(r[4] != "ok" for r in table.rows) or failed_inputs:
             sys.exit(1)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
