@@ -320,10 +320,18 @@ def bad_jsonl_lines() -> Result:
 
 
 def utf16_bom_file() -> Result:
-    path = scratch() / "utf16.txt"
-    path.write_bytes(("%%%EDUCATION|\r\n\r\n" + EDU).encode("utf-16"))
-    run = run_cli(["predict", str(path), "--models-dir", models()], timeout=60)
-    return run.result(success(run, '"tag": "EDUCATION"'))
+    """The same seed file in UTF-16 (BOM, CRLF) and in UTF-8 gets the same tags."""
+    text = "%%%EDUCATION|\r\n\r\n" + EDU
+    (scratch() / "utf8").mkdir(exist_ok=True)
+    (scratch() / "utf16").mkdir(exist_ok=True)
+    (scratch() / "utf8" / "seed.txt").write_bytes(text.encode("utf-8"))
+    (scratch() / "utf16" / "seed.txt").write_bytes(text.encode("utf-16"))
+    plain = run_cli(["predict", str(scratch() / "utf8" / "seed.txt"), "--models-dir", models()])
+    run = run_cli(["predict", str(scratch() / "utf16" / "seed.txt"), "--models-dir", models()])
+    tags = plain.stdout.strip()
+    if plain.code != 0 or '"tags": [{' not in tags:
+        return run.result(f"FAIL: the UTF-8 copy got no tags: {plain.status}")
+    return run.result(success(run, tags))
 
 
 def utf32_bom_jsonl() -> Result:
