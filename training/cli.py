@@ -19,6 +19,7 @@ from rich.text import Text
 from classifier import __version__
 from classifier.errors import ClassifierError
 from classifier.registry import DEFAULT_NAME, MODELS_DIR_ENV
+from training.gate import DEFAULT_MARGIN
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -62,6 +63,25 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
+GateCorpus = Annotated[
+    list[Path],
+    typer.Option(
+        "--gate-corpus",
+        help="Documents the promotion gate scores the new and the served version on "
+        "(default: the new version's validation documents).",
+    ),
+]
+GateMargin = Annotated[
+    float,
+    typer.Option(
+        "--gate-margin",
+        envvar="TAGGER_GATE_MARGIN",
+        min=0.0,
+        max=1.0,
+        help="How much lower (0-1) document micro- or macro-F1 may be than the served "
+        "version's for the new one to be served.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -124,17 +144,22 @@ def train_cli(
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
     strict: Strict = False,
+    gate_corpus: GateCorpus = [],  # noqa: B006
+    gate_margin: GateMargin = DEFAULT_MARGIN,
 ) -> None:
-    """Train a model on CORPUS and save it as a new version of NAME."""
+    """Train a model on CORPUS and save it as a new version of NAME; it is served if the
+    promotion gate passes it (see `tagger models`)."""
     from classifier.config import load_config, with_overrides
     from training.train import train
 
     cfg = with_overrides(load_config(config), overrides)
     progress, hook = _progress()
+    gate = {"gate_corpus": gate_corpus or None, "gate_margin": gate_margin}
     with progress:
         result = train(
-            corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook
-        )
+            corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook,
+            **gate,
+        )  # fmt: skip
     _report_skips(result.report)
     for line in result.summary():
         err.print(Text(line), soft_wrap=True)
@@ -156,8 +181,11 @@ def tune_cli(
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
     strict: Strict = False,
+    gate_corpus: GateCorpus = [],  # noqa: B006
+    gate_margin: GateMargin = DEFAULT_MARGIN,
 ) -> None:
-    """Search hyperparameters on a validation split of CORPUS, then train the best."""
+    """Search hyperparameters on a validation split of CORPUS, then train the best (served
+    if the promotion gate passes it)."""
     from classifier.config import load_config
     from classifier.tune import load_grid
     from training.train import tune_and_train
@@ -174,6 +202,8 @@ def tune_cli(
             jobs=jobs,
             strict=strict,
             progress=hook,
+            gate_corpus=gate_corpus or None,
+            gate_margin=gate_margin,
         )
     tuning = result.metadata["tuning"]
     for trial in tuning["trials"]:
@@ -181,6 +211,8 @@ def tune_cli(
     best = f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})"
     out.print(Text(best), soft_wrap=True)
     out.print(Text(f"saved {result.ref} to {result.folder}"), soft_wrap=True)
+    if result.gate:
+        out.print(Text(result.gate.line()), soft_wrap=True)
 
 
 @app.command("eval")
@@ -255,6 +287,19 @@ def serve_cli(
     pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
     # "serving" is said by the supervisor once the port is known free and a worker answers
     service.serve(API_APP, host, port, workers, model=pinned, announce=err.print)
+
+
+@app.command("promote")
+def promote_cli(
+    model: Annotated[str, typer.Argument(help="The version to serve, NAME@VERSION.")],
+    models_dir: ModelsDir = Path("models"),
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "promoted by hand",
+) -> None:
+    """Serve NAME@VERSION whatever the promotion gate said (a running `tagger serve` of
+    NAME follows within a second)."""
+    from classifier.registry import promote
+
+    out.print(Text(f"promoted {promote(models_dir, model, reason)}: now served"), soft_wrap=True)
 
 
 @app.command("models")
