@@ -385,6 +385,16 @@ def served_version(models_dir: Path, name: str) -> str | None:
     return str(served) if served is not None else None
 
 
+def served_ref(models_dir: Path, name: str) -> str | None:
+    """``NAME@VERSION`` of what the promotion record of ``name`` serves, if it has one and
+    the version is complete (what ``tagger serve`` follows); None otherwise."""
+    ref = ModelRef.parse(name)
+    if served_version(models_dir, ref.name) is None:
+        return None
+    folder = resolve(models_dir, ModelRef(ref.name, LATEST))
+    return f"{ref.name}@{folder.name}"
+
+
 def adopt_newest(models_dir: Path, name: str) -> str | None:
     """Give a name that has versions but no promotion record one serving its newest version
     (what it served until now), so that saving a version does not change what is served."""

@@ -277,16 +277,19 @@ def serve_cli(
         int, typer.Option(min=1, max=64, help="Worker processes (one a core is the usual).")
     ] = 1,
 ) -> None:
-    """Serve the HTTP API and the web page."""
+    """Serve the HTTP API and the web page. Given NAME or NAME@latest, every worker moves to
+    a version promoted in the registry within about a second."""
     from classifier import workers as service
-    from classifier.registry import verify
+    from classifier.registry import LATEST, ModelRef, served_ref, verify
 
     folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
     pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
+    ref = ModelRef.parse(model)
+    follow = (lambda: served_ref(models_dir, ref.name)) if ref.version == LATEST else None
     # "serving" is said by the supervisor once the port is known free and a worker answers
-    service.serve(API_APP, host, port, workers, model=pinned, announce=err.print)
+    service.serve(API_APP, host, port, workers, pinned, err.print, follow)
 
 
 @app.command("promote")
