@@ -438,3 +438,12 @@ def statuses(models_dir: Path, name: str, found: list[str]) -> dict[str, dict[st
             status = "candidate"
         out[version] = {"status": status, "reason": why, "by": str(entry.get("by", ""))}
     return out
+
+
+def version_card(models_dir: Path, ref: str | ModelRef) -> str:
+    """The model card (Markdown) of a version, with its promotion status."""
+    from classifier.card import model_card
+
+    folder = verify(models_dir, ref)
+    status = statuses(models_dir, folder.parent.name, versions(folder.parent))
+    return model_card(artifact.read_metadata(folder), status.get(folder.name))

@@ -226,22 +226,31 @@ def eval_cli(
     per_label: Annotated[int, typer.Option(min=0, help="Show this many labels, by support.")] = 10,
     jobs: Jobs = 1,
     strict: Strict = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a self-contained HTML report (plots, tables)."),
+    ] = None,
 ) -> None:
     """Evaluate a model on a labelled CORPUS at paragraph and document level."""
     from classifier.registry import load_model
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate_scored
     from training.report import metrics_table, per_label_table, write_json_atomic
 
     loaded = load_model(models_dir, model)
     progress, hook = _progress()
     with progress:
-        result = evaluate(loaded, corpus, jobs=jobs, strict=strict, progress=hook)
+        result, scored = evaluate_scored(loaded, corpus, jobs=jobs, strict=strict, progress=hook)
     out.print(metrics_table(result))
     if per_label:
         out.print(per_label_table(result["document"]["per_label"], per_label))
     if json_out:
         write_json_atomic(json_out, result)
         err.print(Text(f"wrote {json_out}"), soft_wrap=True)
+    if report:
+        from training.html_report import write_report
+
+        write_report(report, loaded, result, scored)
+        err.print(Text(f"wrote {report}"), soft_wrap=True)
 
 
 @app.command("predict")
@@ -306,11 +315,20 @@ def promote_cli(
 
 
 @app.command("models")
-def models_cli(models_dir: ModelsDir = Path("models")) -> None:
-    """List trained model versions with their headline validation metrics."""
-    from classifier.registry import list_models
+def models_cli(
+    models_dir: ModelsDir = Path("models"),
+    card: Annotated[
+        str | None, typer.Option("--card", help="Print the model card of NAME[@VERSION].")
+    ] = None,
+) -> None:
+    """List trained model versions: which is served, the candidates and why, headline
+    validation metrics; or print one version's model card (Markdown)."""
+    from classifier.registry import list_models, version_card
     from training.report import models_table
 
+    if card:
+        sys.stdout.write(version_card(models_dir, card))
+        return
     rows = list(list_models(models_dir))
     if not rows:
         err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)

@@ -110,6 +110,7 @@ def train(
     model, fit = fit_classifier(data, cfg, jobs, progress)
     fitted = time.perf_counter()
     meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
+    meta["training"]["label_documents"] = label_documents(data.doc_tags, model.labels)
     meta.update(extra_metadata or {})
     meta["training"]["seconds"] = {
         "read_and_segment": round(prepared - started, 3),
@@ -120,6 +121,16 @@ def train(
     saved = LoadedModel(model, read_metadata(folder), folder)
     decision = gate(models_dir, saved, gate_corpus=gate_corpus, margin=gate_margin)
     return TrainResult(folder, saved.metadata, report, decision)
+
+
+def label_documents(doc_tags: Sequence[Sequence[str]], labels: Sequence[str]) -> dict[str, int]:
+    """How many training documents carry each label (the report plots F1 against it)."""
+    counts = dict.fromkeys(labels, 0)
+    for tags in doc_tags:
+        for t in set(tags):
+            if t in counts:
+                counts[t] += 1
+    return counts
 
 
 def _skips(report: ReadReport) -> str:
