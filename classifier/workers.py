@@ -30,6 +30,9 @@ The supervisor (also for one worker):
   ``FOLLOW_S``), runs that same reload itself whenever the version it names changes: a
   promotion in the registry reaches every worker. A reload asked for by hand in between
   stands until the followed version changes again;
+* gives the workers one folder for their metrics (``PROMETHEUS_MULTIPROC_DIR``, a new
+  temporary one unless it is set), so that ``/metrics`` on any worker sums them all; the
+  gauges of a worker that ends are dropped, and the folder is removed at the end;
 * stops the workers gracefully on SIGINT/SIGTERM; a worker whose supervisor is gone stops.
 """
 
@@ -40,9 +43,11 @@ import errno
 import itertools
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +72,7 @@ PREPARE_TIMEOUT_S = 300.0  # for every worker to load and verify a version
 COMMIT_TIMEOUT_S = 30.0
 START_WAIT_S = 120.0  # a reload first waits for workers that are starting
 FOLLOW_S = 1.0  # how often ``follow`` is asked which version should be served
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 
 
 def _say(message: str) -> None:
@@ -372,11 +378,26 @@ def serve(
     # 8 batch clients on 2 workers). Workers are new processes, so they read it at start.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     lock = port_lock(host, port)
+    own_metrics = not os.environ.get(METRICS_DIR_ENV)
+    if own_metrics:  # workers are new processes: they read it when they import the library
+        os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="tagger-metrics-")
     try:
         check_port_free(host, port)
         Supervisor(app, host, port, workers, model, announce, follow).run()
     finally:
         lock.close()
+        if own_metrics:
+            shutil.rmtree(os.environ.pop(METRICS_DIR_ENV), ignore_errors=True)
+
+
+def _metrics_gone(pid: int) -> None:
+    """Drop the live-worker gauges of a worker that ended (its counters stay in the sums)."""
+    if os.environ.get(METRICS_DIR_ENV) and pid:
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:
+            return
+        multiprocess.mark_process_dead(pid)
 
 
 @dataclass
@@ -456,6 +477,7 @@ class Supervisor:
         pid, code, was = slot.process.pid, slot.process.exitcode, slot.state
         if slot.conn is not None:
             slot.conn.close()
+        _metrics_gone(pid or 0)
         slot.process, slot.conn, slot.state = None, None, "waiting"
         if was == "ready" and now - slot.ready_at >= STABLE_S:
             slot.failures, slot.retry_at = 0, now
