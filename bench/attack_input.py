@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.harness import ROOT, Report, Table, arguments, fmt, logger
+from classifier.registry import valid_version
 
 log = logger("attack_input")
 SAMPLE = ROOT / "data" / "sample"
@@ -391,13 +392,15 @@ def _registry_with(make: Callable[[Path, Path], None]) -> Path:
     """A copy of the scratch models folder with ``make(models, newest_version)`` applied."""
     folder = scratch() / f"models-{len(list(scratch().iterdir()))}"
     shutil.copytree(scratch() / "models", folder, symlinks=True)
-    (version,) = (folder / "default").iterdir()
+    (version,) = [p for p in (folder / "default").iterdir() if valid_version(p.name)]
     make(folder, version)
     return folder
 
 
 def _lists_only_the_real_version(folder: Path) -> Result:
-    (version,) = [p.name for p in (scratch() / "models" / "default").iterdir()]
+    (version,) = [
+        p.name for p in (scratch() / "models" / "default").iterdir() if valid_version(p.name)
+    ]
     listed = run_cli(["models", "--models-dir", str(folder)], timeout=60)
     text = scratch() / "edu.txt"
     text.write_text(EDU, encoding="utf-8")
