@@ -40,10 +40,11 @@ def _free_port() -> int:
 
 
 class Cluster:
-    """initdb + pg_ctl start in a fresh folder; ``stop`` removes it all."""
+    """initdb + pg_ctl start in a fresh folder; ``stop`` removes it all. Not ``durable``
+    (the tests' default): no fsync, commits not waited for, which a test cannot tell."""
 
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
+    def __init__(self, bindir: Path, durable: bool = False) -> None:
+        self.bindir, self.durable = bindir, durable
         self.root = Path(tempfile.mkdtemp(prefix="tagger-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -65,10 +66,9 @@ class Cluster:
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", "tagger",
             "--auth=trust", "--no-sync", "--encoding=UTF8", "--locale=C",
         )  # fmt: skip
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
-        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
             "-l", str(self.root / "server.log"), "-w", "-t", "30", "start",
