@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -130,7 +131,7 @@ def run_one(kind: str, db: str, clients: int, posts: int, models: Path, ref: str
     token = "bench-editor-token"
     env = {"TAGGER_EDITOR_TOKEN": token, "TAGGER_FEEDBACK_DB": db}
     port = _free_port()
-    log = Path(tempfile.mkdtemp(prefix="tagger-bench-fb-")) / "serve.log"
+    log = models.parent / f"serve-{kind}.log"
     with harness.Server(models, ref, port, 2, log, extra_env=env) as server:
         from classifier.registry import load_model
 
@@ -193,6 +194,7 @@ def main() -> None:
                 cluster.stop()
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _train(models: Path) -> str:

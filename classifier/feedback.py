@@ -330,7 +330,12 @@ def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Feedba
         if not path.exists():
             if not create:
                 raise FeedbackStoreError(f"no feedback store at {path}")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FeedbackStoreError(
+                    f"cannot make the folder of the feedback store {path}: {exc.strerror}"
+                ) from None
     try:
         engine = sa.create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
