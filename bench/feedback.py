@@ -110,12 +110,9 @@ def verify(db: str, want: set[tuple[Any, ...]]) -> tuple[int, int, int]:
     """(records stored, missing, unexpected or duplicated) for the store at ``db``."""
     from classifier.feedback import open_store
 
-    store = open_store(db, create=False)
-    try:
+    with open_store(db, create=False) as store:
         rows = [as_row(r) for r in store.records()]
         count = store.count()
-    finally:
-        store.close()
     got = Counter(rows)
     missing = len(want - set(got))
     extra = sum(n for row, n in got.items() if row not in want) + sum(
