@@ -8,6 +8,7 @@ from collections.abc import Callable
 import anyio
 from fastapi import APIRouter, Request, Response
 
+from api import metrics
 from api.budget import ClientGone, Job, OverBudget, disconnected
 from api.dependencies import ModelDep, TaggingDep
 from api.jsonroute import JSONBodyRoute
@@ -124,6 +125,7 @@ def answer(
         paragraphs=request.paragraphs,
         checkpoint=checkpoint,
     )
+    metrics.count_tags(sum(len(p.tags) for p in predictions))
     body = PredictResponse(model=model.ref, results=[_result(p) for p in predictions])
     # Serialized here: FastAPI would validate the answer a second time against
     # response_model (which stays, for the schema), in one more thread-pool hop.

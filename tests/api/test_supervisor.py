@@ -54,12 +54,19 @@ def call(port: int, method: str, path: str, body=None, token: str | None = None,
 
 
 def worker_pids(server: subprocess.Popen) -> list[int]:
-    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=,args=", "--ppid", str(server.pid)], capture_output=True, text=True
-    )
-    rows = [line.split(None, 1) for line in out.stdout.splitlines() if line.strip()]
-    return sorted(int(pid) for pid, args in rows if "resource_tracker" not in args)
+    """The supervisor's child processes but multiprocessing's resource tracker, read from /proc
+    (an exited child not yet reaped is still listed: a supervisor must reap its workers)."""
+    pids = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:  # it ended while we looked
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])  # the name in (...) may hold spaces
+        if ppid == server.pid and b"resource_tracker" not in cmdline:
+            pids.append(int(entry))
+    return sorted(pids)
 
 
 def rss_mb(pid: int) -> float:
@@ -196,7 +203,9 @@ def test_a_killed_worker_comes_back_on_the_version_the_others_serve(
     add_version(models, pinned)  # a newer `latest` the restarted worker must not take
     victim = worker_pids(served.proc)[0]
     os.kill(victim, signal.SIGKILL)
-    assert wait_for(lambda: victim not in worker_pids(served.proc) and served.ready())
+    assert wait_for(lambda: victim not in worker_pids(served.proc) and served.ready()), (
+        served.stderr() + f"victim {victim}, children now {worker_pids(served.proc)}"
+    )
     assert wait_for(lambda: every_worker_serves(port, pinned, 10), 60)
     assert every_worker_serves(port, pinned)
 
@@ -213,7 +222,9 @@ def test_a_worker_that_cannot_start_is_retried_while_the_other_serves(
     os.kill(victim, signal.SIGKILL)
     # connections already queued on the killed worker's socket die with it: count from when
     # it is gone
-    assert wait_for(lambda: victim not in worker_pids(served.proc))
+    assert wait_for(lambda: victim not in worker_pids(served.proc)), (
+        served.stderr() + f"victim {victim}, children now {worker_pids(served.proc)}"
+    )
     failures = 0
     t0 = time.monotonic()
     while time.monotonic() - t0 < 120 and served.stderr().count("could not start") < 3:
@@ -237,7 +248,9 @@ def test_a_stuck_worker_is_killed_and_replaced(models: Path) -> None:
         assert wait_for(server.ready, 90), server.stderr()
         victim = worker_pids(server.proc)[0]
         os.kill(victim, signal.SIGSTOP)  # its event loop stops, as if stuck in one step
-        assert wait_for(lambda: victim not in worker_pids(server.proc), 30), server.stderr()
+        assert wait_for(lambda: victim not in worker_pids(server.proc), 30), (
+            server.stderr() + f"victim {victim}, children now {worker_pids(server.proc)}"
+        )
         assert f"worker {victim} has not answered" in server.stderr()
         assert wait_for(server.ready, 90)
         assert call(server.port, "GET", "/healthz")[0] == 200
