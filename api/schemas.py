@@ -105,15 +105,20 @@ class PredictRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+def text_field(max_chars: int) -> Any:
+    """A request's text: at most ``max_chars`` characters, not blank, no control characters
+    (checked and documented in the schema)."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_chars),
+        AfterValidator(_clean_text),
+        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": max_chars}),
+    ]
+
+
 def predict_request(settings: Settings) -> type[PredictRequest]:
     """``PredictRequest`` with this service's limits on text length, batch size and top_k."""
-    n = settings.max_text_chars
-    text = Annotated[
-        str,
-        StringConstraints(max_length=n),
-        AfterValidator(_clean_text),
-        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": n}),
-    ]
+    text = text_field(settings.max_text_chars)
     fields = PredictRequest.model_fields
     return create_model(  # type: ignore[no-any-return,call-overload]
         "PredictRequest",
@@ -261,13 +266,7 @@ class FeedbackRequest(BaseModel):
 
 def feedback_request(settings: Settings) -> type[FeedbackRequest]:
     """``FeedbackRequest`` with this service's limits on text, id, tags and their number."""
-    n = settings.max_text_chars
-    text = Annotated[
-        str,
-        StringConstraints(max_length=n),
-        AfterValidator(_clean_text),
-        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": n}),
-    ]
+    text = text_field(settings.max_text_chars)
     tag = Annotated[
         str,
         StringConstraints(min_length=1, max_length=settings.max_tag_chars),
