@@ -14,6 +14,8 @@ from api.budget import ClientGone, OverBudget
 from classifier.errors import (
     ClassifierError,
     CorpusFormatError,
+    FeedbackError,
+    FeedbackStoreError,
     IncompatibleModelError,
     InvalidModelRefError,
     ModelNotFoundError,
@@ -33,6 +35,8 @@ STATUS: dict[type[ClassifierError], int] = {
     IncompatibleModelError: 409,
     CorpusFormatError: 422,
     NotTrainedError: 422,
+    FeedbackError: 422,
+    FeedbackStoreError: 503,
     ClassifierError: 422,
 }
 

@@ -11,11 +11,12 @@ from fastapi import FastAPI
 from api import errors
 from api.limits import BodySizeLimit
 from api.loading import load_verified
-from api.routes import admin, docs, meta, page, predict
+from api.routes import admin, docs, feedback, meta, page, predict
 from api.security import AdminGate, SecurityHeaders
 from api.settings import Settings, get_settings
 from api.swap import Swapper
 from classifier import __version__, workers
+from classifier.feedback import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,9 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model = load_verified(settings, link.model if link else settings.model)
         app.state.tagging = anyio.CapacityLimiter(1)  # big requests: one at a time
         app.state.swapper = Swapper(app.state, settings)
+        # the feedback store is opened only when feedback is accepted (an editor token)
+        app.state.feedback = open_store(settings.feedback_db) if settings.editor_token else None
         if link is not None:
             link.serve(app.state.swapper)
-        yield
+        try:
+            yield
+        finally:
+            if app.state.feedback is not None:
+                app.state.feedback.close()
 
     app = FastAPI(
         title="tagger",
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router(settings))
     app.include_router(meta.router)
     app.include_router(admin.router)
+    app.include_router(feedback.router(settings))
     app.include_router(page.router)
     docs.install(app)
     return app

@@ -62,6 +62,16 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
+FEEDBACK_ENV = "TAGGER_FEEDBACK_DB"
+FeedbackDb = Annotated[
+    str | None,
+    typer.Option(
+        "--feedback-db",
+        "--db",
+        envvar=FEEDBACK_ENV,
+        help="Feedback store: a SQLite file or a database URL (default data/feedback.sqlite3).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -124,6 +134,13 @@ def train_cli(
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
     strict: Strict = False,
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            "--feedback",
+            help="Also learn from the corrections in this feedback store (path or URL).",
+        ),
+    ] = None,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME."""
     from classifier.config import load_config, with_overrides
@@ -133,7 +150,14 @@ def train_cli(
     progress, hook = _progress()
     with progress:
         result = train(
-            corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook
+            corpus,
+            models_dir,
+            name=name,
+            config=cfg,
+            jobs=jobs,
+            strict=strict,
+            progress=hook,
+            feedback=feedback,
         )
     _report_skips(result.report)
     for line in result.summary():
@@ -244,12 +268,19 @@ def serve_cli(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (one a core is the usual).")
     ] = 1,
+    feedback_db: FeedbackDb = None,
 ) -> None:
     """Serve the HTTP API and the web page."""
     from classifier import workers as service
     from classifier.registry import verify
 
     folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
+    if feedback_db:
+        os.environ[FEEDBACK_ENV] = feedback_db
+    if os.environ.get("TAGGER_EDITOR_TOKEN", "").strip():  # feedback accepted: store ready?
+        from classifier.feedback import DEFAULT_DB, open_store
+
+        open_store(os.environ.get(FEEDBACK_ENV) or DEFAULT_DB).close()  # made, migrated
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
     pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
@@ -268,6 +299,31 @@ def models_cli(models_dir: ModelsDir = Path("models")) -> None:
         err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print(models_table(rows))
+
+
+feedback_app = typer.Typer(
+    help="The editors' corrections (POST /v1/feedback): export them as a corpus.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export_cli(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSONL corpus to write.")],
+    db: FeedbackDb = None,
+) -> None:
+    """Write the latest correction of each document as JSONL {"id", "text", "tags"}."""
+    from classifier.feedback import DEFAULT_DB, export_corpus, open_store
+
+    store = open_store(db or os.environ.get(FEEDBACK_ENV) or DEFAULT_DB, create=False)
+    try:
+        report = export_corpus(store, out_file)
+    finally:
+        store.close()
+    if report.without_tags:
+        err.print(Text(f"left out {report.without_tags} with no tag left"), soft_wrap=True)
+    out.print(Text(f"wrote {report.written} corrections to {report.out}"), soft_wrap=True)
 
 
 def _line(style: str, label: str, message: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from classifier.config import TrainingConfig
 from classifier.corpus import Document, ReadReport, read_corpus
 from classifier.dataset import prepare_corpus
 from classifier.errors import NotTrainedError
+from classifier.feedback import MergeReport, corrections, merge, open_store, shown
 from classifier.fit import FitReport, fit_classifier
 from classifier.model import TopicClassifier
 from classifier.progress import ProgressHook, no_progress
@@ -50,6 +52,12 @@ class TrainResult:
         ]
         if dropped["labels"]:
             lines.append(f"dropped {len(dropped['labels'])} rare labels: {dropped['rule']}")
+        if fb := self.metadata.get("feedback"):
+            lines.append(
+                f"learnt {fb['used']} of {fb['corrections']} corrections from {fb['store']}: "
+                f"{fb['overrode']} overrode corpus documents, {fb['added']} new, "
+                f"{fb['removed']} removed (no tag left)"
+            )
         return lines
 
     def headline(self) -> str:
@@ -89,14 +97,22 @@ def train(
     strict: bool = False,
     progress: ProgressHook = no_progress,
     extra_metadata: dict[str, Any] | None = None,
+    feedback: str | Path | None = None,
 ) -> TrainResult:
-    """Read ``corpus``, fit a tagger, and save it as a new version of ``name``."""
+    """Read ``corpus``, fit a tagger, and save it as a new version of ``name``.
+
+    With ``feedback`` (a feedback store's path or URL) the latest correction of each
+    document is learnt too: it overrides the corpus document of the same id, or is added.
+    """
     cfg = (config or TrainingConfig()).resolved()
     tokenizer.warm_up(cfg.segmenter)
     report = ReadReport()
     started = time.perf_counter()
-    docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
-    data = prepare_corpus(docs, cfg.text, jobs, progress)
+    docs: Iterable[Document] = read_corpus(corpus, report=report, strict=strict)
+    merged = MergeReport()
+    if feedback is not None:
+        docs = merge(docs, _corrections(feedback), merged)
+    data = prepare_corpus(counted(docs, progress("reading", None)), cfg.text, jobs, progress)
     if data.n_documents == 0:
         raise NotTrainedError(
             f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
@@ -110,8 +126,22 @@ def train(
         "read_and_segment": round(prepared - started, 3),
         "fit_and_tune": round(fitted - prepared, 3),
     }
-    folder = save_model(models_dir, name, model, meta, new_version(report.sha256))
+    sha = report.sha256
+    if feedback is not None:
+        meta["feedback"] = {"store": shown(feedback), **merged.summary()}
+        sha = hashlib.sha256(f"{sha}+{merged.sha256}".encode()).hexdigest()
+    folder = save_model(models_dir, name, model, meta, new_version(sha))
     return TrainResult(folder, read_metadata(folder), report)
+
+
+def _corrections(feedback: str | Path) -> list[Document]:
+    """Every correction of the store, read at once (and the store closed) before the corpus
+    is: they are what a person wrote, few next to a corpus."""
+    store = open_store(feedback, create=False)
+    try:
+        return list(corrections(store))
+    finally:
+        store.close()
 
 
 def _skips(report: ReadReport) -> str:
