@@ -89,6 +89,11 @@ class PredictRequest(BaseModel):
         "Default: the model's tuned threshold, and at least one tag.",
     )
     paragraphs: bool = Field(False, description="Also tag each paragraph of each text.")
+    explain: bool = Field(
+        False,
+        description="Give each tag its evidence: the terms of the text that raised its score "
+        "most, with where they are written (per paragraph too with 'paragraphs').",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> PredictRequest:
@@ -131,9 +136,27 @@ def predict_request(settings: Settings) -> type[PredictRequest]:
     )
 
 
+class Evidence(BaseModel):
+    """A term of the text and how much it raised a tag's score."""
+
+    term: str = Field(description="A word, word pair or character n-gram, as the model reads it.")
+    contribution: float = Field(
+        gt=0.0, description="Its TF-IDF value times the tag's weight (decision value units)."
+    )
+    spans: list[tuple[int, int]] = Field(
+        description="Where it is written: [start, end) offsets into the text as sent "
+        "(text[start:end] is the term as written there), at most 16, in order."
+    )
+
+
 class TagScore(BaseModel):
     tag: str
     score: float = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="With 'explain': the terms that raised this tag's score most, highest first.",
+    )
 
 
 class ParagraphResult(BaseModel):

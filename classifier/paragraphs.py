@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from classifier.corpus import Document
+from classifier.offsets import Spans
 from classifier.tokenizer import CJK
 
 DEFAULT_MAX_CHARS = 3000
@@ -221,3 +222,34 @@ def explode(
 def squash(text: str) -> str:
     """Remove all whitespace (what the splitter promises to keep is everything else, in order)."""
     return _SPACE.sub("", text)
+
+
+def locate(text: str, paragraphs: list[str]) -> list[Spans]:
+    """Each character's range in ``text`` of paragraphs ``split_paragraphs`` cut from it.
+
+    What the splitter promises (``squash`` of the joined paragraphs is ``squash(text)``) is
+    what lets this be one pass: each visible character of a paragraph is the next visible
+    character of ``text``; a space in a paragraph is the next space of ``text`` when one is
+    there (else one the splitter put between merged pieces, standing for nothing).
+    """
+    located = []
+    pos, n = 0, len(text)
+    for paragraph in paragraphs:
+        starts, ends = [], []
+        for c in paragraph:
+            if c.isspace():
+                if pos < n and text[pos].isspace():
+                    pos += 1
+                starts.append(pos)
+                ends.append(pos)
+                continue
+            while pos < n and text[pos].isspace():
+                pos += 1
+            if pos >= n or text[pos] != c:  # not what the splitter makes: look further on
+                found = text.find(c, pos)
+                pos = found if found >= 0 else pos
+            starts.append(pos)
+            ends.append(min(pos + 1, n))
+            pos = min(pos + 1, n)
+        located.append(Spans(starts, ends))
+    return located

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from classifier import tokenizer
-from classifier.paragraphs import split_paragraphs, visible_len
+from classifier.offsets import Spans
+from classifier.paragraphs import locate, split_paragraphs, visible_len
 
 
 @dataclass(frozen=True)
@@ -29,28 +30,47 @@ class TextSettings:
 
 @dataclass(frozen=True)
 class PreparedText:
-    """A text's paragraphs as split, their tokens (joined by spaces) and visible lengths."""
+    """A text's paragraphs as split, their tokens (joined by spaces) and visible lengths;
+    made with offsets, also where each character of each ``tokens`` string came from in the
+    text as sent (``spans[i]`` for ``tokens[i]``)."""
 
     paragraphs: list[str]
     tokens: list[str]
     lengths: list[int]
+    spans: list[Spans] | None = None
 
 
 def prepare_text(
-    text: str, settings: TextSettings, checkpoint: Callable[[], None] | None = None
+    text: str,
+    settings: TextSettings,
+    checkpoint: Callable[[], None] | None = None,
+    offsets: bool = False,
 ) -> PreparedText:
     """Split ``text`` into paragraphs and tokenize each; a text always has one paragraph at
     least (a blank text is one empty paragraph). ``checkpoint`` is called before each
-    paragraph (it raises to stop the work)."""
-    paragraphs = split_paragraphs(
-        text, settings.max_paragraph_chars, settings.min_paragraph_chars
-    ) or [text]
+    paragraph (it raises to stop the work). With ``offsets`` the same paragraphs and tokens,
+    and their spans (linear time; see ``classifier.offsets``)."""
+    split = split_paragraphs(text, settings.max_paragraph_chars, settings.min_paragraph_chars)
+    paragraphs = split or [text]
+    lengths = [visible_len(p) for p in paragraphs]
+    if offsets:
+        located = locate(text, split) if split else [Spans.identity(len(text))]
+        tokens, spans = [], []
+        for p, where in zip(paragraphs, located, strict=True):
+            if checkpoint is not None:
+                checkpoint()
+            prepared, s = tokenizer.prepare_located(
+                p, settings.segmenter, settings.simplify_chinese, where
+            )
+            tokens.append(prepared)
+            spans.append(s)
+        return PreparedText(paragraphs, tokens, lengths, spans)
     tokens = []
     for p in paragraphs:
         if checkpoint is not None:
             checkpoint()
         tokens.append(prepare_paragraph(p, settings))
-    return PreparedText(paragraphs, tokens, [visible_len(p) for p in paragraphs])
+    return PreparedText(paragraphs, tokens, lengths)
 
 
 def prepare_paragraph(text: str, settings: TextSettings) -> str:

@@ -17,8 +17,12 @@ import os
 import re
 import tempfile
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
 from functools import cache
+
+from classifier import offsets
+from classifier.offsets import Spans
 
 SEGMENTERS = ("rjieba", "jieba")
 
@@ -64,28 +68,33 @@ _NFKC_RUN = re.compile(rf"[^\x00-\x7f\u4e00-\u9fff{re.escape(_PUNCTUATION_KEPT)}
 _FULL_WIDTH = [(c, unicodedata.normalize("NFKC", c)) for c in "，：；（）？！"]
 
 
+def _nfkc_char(c: str) -> str:
+    return unicodedata.normalize("NFKC", c)
+
+
 def nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, computed on the runs that can change only.
 
     Chinese text is mostly ideographs with a full-width comma here and there, and NFKC over
     the whole string was a quarter of the tokenizer's time.
     """
-    for wide, narrow in _FULL_WIDTH:
+    return _nfkc(text, None)[0]
+
+
+def _nfkc(text: str, spans: Spans | None) -> tuple[str, Spans | None]:
+    """``nfkc``, with ``spans`` also the output's (see ``classifier.offsets``)."""
+    for wide, narrow in _FULL_WIDTH:  # one character for one: the spans stay
         text = text.replace(wide, narrow)
-    parts: list[str] = []
-    pos = 0
+    rewrite = None
     for run in _NFKC_RUN.finditer(text):
+        rewrite = rewrite or offsets.Rewrite(text, spans)
         start = max(run.start() - 1, 0)
-        parts.append(text[pos:start])
-        parts.append(unicodedata.normalize("NFKC", text[start : run.end()]))
-        pos = run.end()
-    if not parts:
-        return text
-    parts.append(text[pos:])
-    return "".join(parts)
+        chars = text[start : run.end()]
+        rewrite.replace(start, run.end(), unicodedata.normalize("NFKC", chars), _nfkc_char)
+    return (text, spans) if rewrite is None else rewrite.done()
 
 
-def _close_cut_full_width(text: str) -> str:
+def _close_cut_full_width(text: str, spans: Spans | None = None) -> tuple[str, Spans | None]:
     """Remove the single spaces a segmenter put between full-width letters and digits."""
 
     def close(run: re.Match[str]) -> str:
@@ -93,7 +102,7 @@ def _close_cut_full_width(text: str) -> str:
         alone = (start == 0 or not _FW_ANY.match(text, start - 1)) and not _FW_ANY.match(text, end)
         return run.group().replace(" ", "") if alone else run.group()
 
-    return _FW_RUN.sub(close, text)
+    return offsets.sub(_FW_RUN, close, text, spans)
 
 
 def normalize(text: str, simplify: bool = False) -> str:
@@ -103,11 +112,28 @@ def normalize(text: str, simplify: bool = False) -> str:
     Unpaired surrogates (which only a caller's bug can produce) become spaces, so that the
     segmenters, which must encode to UTF-8, never fail.
     """
-    text = _SURROGATE.sub(" ", text)
+    return _normalize(text, simplify, None)[0]
+
+
+def normalize_located(
+    text: str, simplify: bool = False, spans: Spans | None = None
+) -> tuple[str, Spans]:
+    """``normalize(text, simplify)`` and, for each of its characters, the range of ``text``
+    (or, given ``spans`` of ``text``, of the text those refer to) it came from."""
+    out, located = _normalize(text, simplify, spans or Spans.identity(len(text)))
+    assert located is not None
+    return out, located
+
+
+def _normalize(text: str, simplify: bool, spans: Spans | None) -> tuple[str, Spans | None]:
+    """The steps of ``normalize``, each carrying the spans when there are any."""
+    text, spans = offsets.sub(_SURROGATE, " ", text, spans)
     if _FW_ANY.search(text):
-        text = _close_cut_full_width(text)
-    text = nfkc(_SPACE_NEAR_CJK.sub("", text)).casefold()
-    return simplified(text) if simplify else text
+        text, spans = _close_cut_full_width(text, spans)
+    text, spans = _nfkc(*offsets.sub(_SPACE_NEAR_CJK, "", text, spans))
+    folded = text.casefold()
+    text, spans = folded, offsets.per_char(text, folded, spans, str.casefold)
+    return _simplified(text, spans) if simplify else (text, spans)
 
 
 @cache
@@ -127,8 +153,15 @@ def _t2s() -> tuple[Callable[[str], str], re.Pattern[str]]:
 def simplified(text: str) -> str:
     """``text`` with traditional characters written as simplified ones (OpenCC ``t2s``,
     phrases included), or unchanged when no character of it is traditional."""
+    return _simplified(text, None)[0]
+
+
+def _simplified(text: str, spans: Spans | None) -> tuple[str, Spans | None]:
     convert, traditional = _t2s()
-    return convert(text) if traditional.search(text) else text
+    if not traditional.search(text):
+        return text, spans
+    new = convert(text)
+    return new, offsets.converted(text, new, spans, convert)
 
 
 def default_segmenter() -> str:
@@ -178,6 +211,47 @@ def tokenize(text: str, segmenter: str = "rjieba", simplify: bool = False) -> li
 def prepare(text: str, segmenter: str = "rjieba", simplify: bool = False) -> str:
     """Return the tokens of ``text`` joined by single spaces (the stored training form)."""
     return " ".join(tokenize(text, segmenter, simplify))
+
+
+def prepare_located(
+    text: str, segmenter: str = "rjieba", simplify: bool = False, spans: Spans | None = None
+) -> tuple[str, Spans]:
+    """``prepare(text, segmenter, simplify)`` and each of its characters' range in ``text``
+    (or in the text ``spans`` refers to); a space between tokens has the range of the
+    character before it.
+
+    The same normalisation, segmenter and token pattern as ``tokenize``: the segmenter's
+    pieces are the normalised text cut up (both segmenters keep every character; a piece
+    is looked for where the last ended otherwise), and ``finditer`` finds the matches
+    ``findall`` does.
+    """
+    normalized, located = normalize_located(text, simplify, spans)
+    pieces = _cutter(segmenter)(normalized)
+    joined = "\x00".join(pieces)
+    # where each piece starts, in the joined text and in the normalised one
+    in_joined, in_normalized = [], []
+    j = n = 0
+    for piece in pieces:
+        found = n if normalized.startswith(piece, n) else normalized.find(piece, n)
+        in_joined.append(j)
+        in_normalized.append(found if found >= 0 else n)
+        j += len(piece) + 1
+        n = in_normalized[-1] + len(piece)
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for m in _TOKEN.finditer(joined):
+        k = bisect_right(in_joined, m.start()) - 1
+        a = in_normalized[k] + m.start() - in_joined[k]
+        b = a + len(m.group())
+        if parts:
+            parts.append(" ")  # the previous character's range: ranges stay in order even
+            starts.append(starts[-1])  # when two tokens come from one character (``½``)
+            ends.append(ends[-1])
+        parts.append(m.group())
+        starts.extend(located.starts[a:b])
+        ends.extend(located.ends[a:b])
+    return "".join(parts), Spans(starts, ends)
 
 
 def split_prepared(prepared: str) -> list[str]:

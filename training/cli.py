@@ -247,6 +247,10 @@ def predict_cli(
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=1000)] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", "-t", min=0.0, max=1.0)] = None,
     paragraphs: Annotated[bool, typer.Option(help="Also tag each paragraph.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(help="Give each tag the terms that raised its score, with their spans."),
+    ] = False,
 ) -> None:
     """Tag documents; print one JSON line per input document."""
     from classifier.corpus import read_inputs
@@ -255,7 +259,8 @@ def predict_cli(
 
     loaded = load_model(models_dir, model)
     documents = read_inputs(inputs or ["-"], sys.stdin)
-    for line in prediction_lines(loaded.model, documents, top_k, threshold, paragraphs):
+    lines = prediction_lines(loaded.model, documents, top_k, threshold, paragraphs, explain=explain)
+    for line in lines:
         sys.stdout.write(line)
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from rich.table import Table
 
 from classifier.corpus import Document
-from classifier.model import Prediction, TopicClassifier
+from classifier.explain import Evidence, Explanation, explain_predictions
+from classifier.model import Prediction, TagScore, TopicClassifier
 
 HEADLINE = (
     ("micro-F1", lambda m: m["micro"]["f1"]),
@@ -93,15 +94,36 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def prediction_record(doc_id: str, pred: Prediction) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": doc_id,
-        "tags": [{"tag": t.tag, "score": t.score} for t in pred.tags],
-    }
+def _tag_records(
+    tags: list[TagScore], evidence: dict[str, list[Evidence]] | None
+) -> list[dict[str, Any]]:
+    records = [{"tag": t.tag, "score": t.score} for t in tags]
+    if evidence is not None:
+        for record in records:
+            record["evidence"] = [
+                {
+                    "term": e.term,
+                    "contribution": e.contribution,
+                    "spans": [list(s) for s in e.spans],
+                }
+                for e in evidence.get(record["tag"], [])
+            ]
+    return records
+
+
+def prediction_record(
+    doc_id: str, pred: Prediction, why: Explanation | None = None
+) -> dict[str, Any]:
+    """A document's tags as JSON (with ``why``, each tag's evidence, as the API gives it)."""
+    record: dict[str, Any] = {"id": doc_id, "tags": _tag_records(pred.tags, why and why.tags)}
     if pred.paragraphs is not None:
+        by_paragraph = why.paragraphs if why is not None else None
         record["paragraphs"] = [
-            {"text": p.text, "tags": [{"tag": t.tag, "score": t.score} for t in p.tags]}
-            for p in pred.paragraphs
+            {
+                "text": p.text,
+                "tags": _tag_records(p.tags, by_paragraph[i] if by_paragraph else None),
+            }
+            for i, p in enumerate(pred.paragraphs)
         ]
     return record
 
@@ -114,6 +136,7 @@ def prediction_lines(
     paragraphs: bool,
     batch: int = 64,
     batch_chars: int = 4_000_000,
+    explain: bool = False,
 ) -> Iterator[str]:
     """One JSON line per document (``prediction_record``), tagged in batches of at most
     ``batch`` documents and (unless one document is longer) ``batch_chars`` characters."""
@@ -121,12 +144,12 @@ def prediction_lines(
     size = 0
     for doc in documents:
         if chunk and (len(chunk) == batch or size + len(doc.text) > batch_chars):
-            yield from _tagged(model, chunk, top_k, threshold, paragraphs)
+            yield from _tagged(model, chunk, top_k, threshold, paragraphs, explain)
             chunk, size = [], 0
         chunk.append(doc)
         size += len(doc.text)
     if chunk:
-        yield from _tagged(model, chunk, top_k, threshold, paragraphs)
+        yield from _tagged(model, chunk, top_k, threshold, paragraphs, explain)
 
 
 def _tagged(
@@ -135,12 +158,15 @@ def _tagged(
     top_k: int | None,
     threshold: float | None,
     paragraphs: bool,
+    explain: bool = False,
 ) -> Iterator[str]:
-    predictions = model.predict(
-        [d.text for d in chunk], top_k=top_k, threshold=threshold, paragraphs=paragraphs
-    )
-    for doc, pred in zip(chunk, predictions, strict=True):
-        yield json.dumps(prediction_record(doc.id, pred), ensure_ascii=False) + "\n"
+    texts = [d.text for d in chunk]
+    predictions = model.predict(texts, top_k=top_k, threshold=threshold, paragraphs=paragraphs)
+    why: list[Explanation | None] = [None] * len(chunk)
+    if explain:
+        why = list(explain_predictions(model, texts, predictions))
+    for doc, pred, w in zip(chunk, predictions, why, strict=True):
+        yield json.dumps(prediction_record(doc.id, pred, w), ensure_ascii=False) + "\n"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

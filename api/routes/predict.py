@@ -12,6 +12,7 @@ from api.budget import ClientGone, Job, OverBudget, disconnected
 from api.dependencies import ModelDep, TaggingDep
 from api.jsonroute import JSONBodyRoute
 from api.schemas import (
+    Evidence,
     ParagraphResult,
     PredictRequest,
     PredictResponse,
@@ -20,8 +21,11 @@ from api.schemas import (
     predict_request,
 )
 from api.settings import Settings
+from classifier import explain
 from classifier.artifact import LoadedModel
+from classifier.explain import Explanation, explain_predictions
 from classifier.model import Prediction
+from classifier.model import TagScore as Tag
 
 # Requests with at most this many characters in all are tagged on the event loop: that takes
 # about a millisecond, less than the thread hop a plain ``def`` endpoint pays. Bigger ones go
@@ -100,15 +104,31 @@ async def in_thread(
     return response
 
 
-def _result(pred: Prediction) -> TextResult:
-    tags = [TagScore(tag=t.tag, score=t.score) for t in pred.tags]
+def _tags(tags: list[Tag], evidence: dict[str, list[explain.Evidence]] | None) -> list[TagScore]:
+    if evidence is None:
+        return [TagScore(tag=t.tag, score=t.score) for t in tags]
+    return [
+        TagScore(
+            tag=t.tag,
+            score=t.score,
+            evidence=[Evidence(**vars(e)) for e in evidence.get(t.tag, [])],
+        )
+        for t in tags
+    ]
+
+
+def _result(pred: Prediction, why: Explanation | None) -> TextResult:
+    tags = _tags(pred.tags, None if why is None else why.tags)
     if pred.paragraphs is None:
         return TextResult(tags=tags)
+    by_paragraph = why.paragraphs if why is not None else None
     return TextResult(
         tags=tags,
         paragraphs=[
-            ParagraphResult(text=p.text, tags=[TagScore(tag=t.tag, score=t.score) for t in p.tags])
-            for p in pred.paragraphs
+            ParagraphResult(
+                text=p.text, tags=_tags(p.tags, by_paragraph[i] if by_paragraph else None)
+            )
+            for i, p in enumerate(pred.paragraphs)
         ],
     )
 
@@ -124,7 +144,14 @@ def answer(
         paragraphs=request.paragraphs,
         checkpoint=checkpoint,
     )
-    body = PredictResponse(model=model.ref, results=[_result(p) for p in predictions])
+    why: list[Explanation | None] = [None] * len(predictions)
+    if request.explain:
+        why = list(
+            explain_predictions(model.model, request.inputs(), predictions, checkpoint=checkpoint)
+        )
+    body = PredictResponse(
+        model=model.ref, results=[_result(p, w) for p, w in zip(predictions, why, strict=True)]
+    )
     # Serialized here: FastAPI would validate the answer a second time against
     # response_model (which stays, for the schema), in one more thread-pool hop.
     return Response(body.model_dump_json(), media_type="application/json")

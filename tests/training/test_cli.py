@@ -278,6 +278,27 @@ def test_predict_paragraphs(runner: CliRunner, trained_models_dir: Path) -> None
     assert row["paragraphs"][0]["tags"][0]["tag"] == "EDUCATION"
 
 
+def test_predict_explain(runner: CliRunner, trained_models_dir: Path) -> None:
+    """--explain: the API's evidence in each JSON line, spans into the text as read."""
+    from classifier.paragraphs import squash
+    from classifier.tokenizer import normalize
+
+    text = f"{EDU * 9}\n{PKO * 9}"
+    (plain,) = predict(runner, trained_models_dir, "--paragraphs", stdin=text)
+    (row,) = predict(runner, trained_models_dir, "--paragraphs", "--explain", stdin=text)
+    assert [(t["tag"], t["score"]) for t in row["tags"]] == [
+        (t["tag"], t["score"]) for t in plain["tags"]
+    ]
+    assert "evidence" not in plain["tags"][0]
+    for tags in [row["tags"], *(p["tags"] for p in row["paragraphs"])]:
+        for tag in tags:
+            assert tag["evidence"]
+            for e in tag["evidence"]:
+                assert set(e) == {"term", "contribution", "spans"}
+                for start, end in e["spans"]:
+                    assert squash(normalize(text[start:end], True)) == e["term"]
+
+
 def test_predict_honours_environment(runner: CliRunner, trained_models_dir: Path) -> None:
     result = runner.invoke(
         app, ["predict"], input=EDU, env={"TAGGER_MODELS_DIR": str(trained_models_dir)}
