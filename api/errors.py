@@ -60,6 +60,9 @@ def status_of(exc: ClassifierError) -> int:
 
 async def classifier_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClassifierError)
+    if isinstance(exc, FeedbackError):  # a field of the body: answered as validation is
+        error = {"loc": ["body", exc.field], "msg": exc.reason, "type": "feedback_invalid"}
+        return JSONResponse({"detail": [error], "error_count": 1}, status_code=status_of(exc))
     return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
 

@@ -45,7 +45,9 @@ class Cluster:
 
     def __init__(self, bindir: Path, durable: bool = False) -> None:
         self.bindir, self.durable = bindir, durable
-        self.root = Path(tempfile.mkdtemp(prefix="tagger-pg-"))
+        # as root, in /tmp: the postgres user may not enter root's own temporary folder
+        where = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.root = Path(tempfile.mkdtemp(prefix="tagger-pg-", dir=where))
         self.data = self.root / "data"
         self.port = _free_port()
         self.prefix: list[str] = []

@@ -167,7 +167,8 @@ def test_a_conflict_between_lists_names_both(models: Path, tmp_path: Path) -> No
         body["rejected"] = [body["accepted"][0]]  # type: ignore[index]
         response = c.post("/v1/feedback", json=body, headers=AUTH)
     assert response.status_code == 422
-    assert "rejected" in response.json()["detail"] and "also in accepted" in str(response.json())
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "rejected"] and "also in accepted" in error["msg"]
 
 
 def test_another_version_s_labels_are_checked(models: Path, tmp_path: Path) -> None:
