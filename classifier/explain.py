@@ -64,14 +64,16 @@ class _Row:
     spans: Spans
 
     @cached_property
-    def _tokens(self) -> tuple[list[str], list[int]]:
-        """The tokens and where each starts."""
+    def _tokens(self) -> tuple[list[str], list[int], dict[str, list[int]]]:
+        """The tokens, where each starts, and where each token is (its numbers)."""
         tokens = self.prepared.split(" ")
         starts, pos = [], 0
-        for t in tokens:
+        at: dict[str, list[int]] = {}
+        for i, t in enumerate(tokens):
             starts.append(pos)
             pos += len(t) + 1
-        return tokens, starts
+            at.setdefault(t, []).append(i)
+        return tokens, starts, at
 
     @cached_property
     def _joined(self) -> tuple[str, list[int]]:
@@ -83,9 +85,9 @@ class _Row:
     def word_spans(self, term: str) -> list[tuple[int, int]]:
         """Where the word n-gram ``term`` (tokens apart by spaces) occurs."""
         want = term.split(" ")
-        tokens, starts = self._tokens
+        tokens, starts, at = self._tokens
         found = []
-        for i in range(len(tokens) - len(want) + 1):
+        for i in at.get(want[0], []):
             if tokens[i : i + len(want)] == want:
                 last = i + len(want) - 1
                 found.append(self.spans.span(starts[i], starts[last] + len(tokens[last])))
@@ -195,7 +197,8 @@ def _explain(
         (x.data, compact.astype(np.int32).ravel(), x.indptr), shape=(x.shape[0], len(used))
     )
     w = np.asarray(weights.coef[used][:, wanted].toarray(), dtype=np.float64)
-    terms = _Terms(features, used)
+    terms = _Terms(features, used, (w != 0).any(axis=1))
+    by_column = xc.tocsc()
     at = {j: k for k, j in enumerate(wanted)}
 
     # the document: row coefficients per label (the aggregation, in linear terms)
@@ -215,7 +218,7 @@ def _explain(
     doc = np.asarray(xc.T @ alpha) * w  # used features × wanted labels
     doc_tags = {
         t: terms.top(
-            doc[:, at[column[t]]], rows, np.flatnonzero(alpha[:, at[column[t]]]), xc, n_terms
+            doc[:, at[column[t]]], rows, np.flatnonzero(alpha[:, at[column[t]]]), by_column, n_terms
         )
         for t in tags
     }
@@ -228,7 +231,7 @@ def _explain(
         for t in ts:
             contribution = np.zeros(len(used))
             contribution[row.indices] = row.data * w[row.indices, at[column[t]]]
-            evidence[t] = terms.top(contribution, rows, np.array([r]), xc, n_terms)
+            evidence[t] = terms.top(contribution, rows, np.array([r]), by_column, n_terms)
         paragraphs.append(evidence)
     return Explanation(doc_tags, paragraphs)
 
@@ -251,37 +254,46 @@ def _whole(rows: list[_Row]) -> _Row:
 class _Terms:
     """The used feature columns of a text grouped by how they read (word or n-gram)."""
 
-    def __init__(self, features: Features, used: NDArray[np.intp]) -> None:
-        kinds, names = [], []
+    def __init__(
+        self, features: Features, used: NDArray[np.intp], weighted: NDArray[np.bool_]
+    ) -> None:
+        """``used``: the text's feature columns; only the ``weighted`` ones (a weight for one
+        of the labels explained) can contribute, so only they are named and grouped."""
         bounds = np.cumsum([0] + [b.n_features for b in features.blocks])
-        for col in used.tolist():
-            b = int(np.searchsorted(bounds, col, side="right")) - 1
-            block = features.blocks[b]
-            term = block.terms[col - bounds[b]]
-            kinds.append(block.analyzer)
-            names.append(term)
-        shown = [n if k == "words" else n.strip(" ") for k, n in zip(kinds, names, strict=True)]
-        self.names = names
-        self.kinds = kinds
-        self.groups: dict[str, list[int]] = {}
-        for k, s in enumerate(shown):
-            if s:
-                self.groups.setdefault(s, []).append(k)
-        self.shown = list(self.groups)
+        block_of = np.searchsorted(bounds, used, side="right") - 1
+        self.names: dict[int, str] = {}
+        self.kinds: dict[int, str] = {}
+        members, shown = [], []
+        for b, block in enumerate(features.blocks):
+            where = np.flatnonzero((block_of == b) & weighted)
+            names = [block.terms[c] for c in (used[where] - bounds[b]).tolist()]
+            self.names.update(zip(where.tolist(), names, strict=True))
+            self.kinds.update(dict.fromkeys(where.tolist(), block.analyzer))
+            members.append(where)
+            shown.extend(names if block.analyzer == "words" else [n.strip(" ") for n in names])
+        self.where = np.concatenate(members) if members else np.zeros(0, dtype=np.intp)
+        unique, group = np.unique(np.array(shown, dtype=str), return_inverse=True)
+        self.shown: list[str] = unique.tolist()
+        self.group = group.ravel()
         self.group_of = np.full(len(used), -1, dtype=np.intp)
-        for g, members in enumerate(self.groups.values()):
-            self.group_of[members] = g
+        self.group_of[self.where] = self.group
+        if self.shown and self.shown[0] == "":  # padding only (char_wb's " "): not text
+            self.group_of[self.group_of == 0] = -1
+
+    def members(self, g: int) -> list[int]:
+        """The used columns that read as term ``g``."""
+        return self.where[self.group == g].tolist()  # type: ignore[no-any-return]
 
     def top(
         self,
         contribution: NDArray[np.float64],
         rows: list[_Row],
         contributing_rows: NDArray[np.intp],
-        xc: sp.csr_matrix,
+        by_column: sp.csc_matrix,
         n_terms: int,
     ) -> list[Evidence]:
         """The ``n_terms`` terms of highest positive summed contribution, with their spans
-        in the rows that contributed."""
+        in the rows that contributed (``by_column``: the rows' features, by column)."""
         keep = self.group_of >= 0
         sums = np.bincount(
             self.group_of[keep], weights=contribution[keep], minlength=len(self.shown)
@@ -292,14 +304,12 @@ class _Terms:
             if sums[g] <= 0:
                 break
             term = self.shown[g]
-            members = self.groups[term]
+            members = self.members(g)
             spans: set[tuple[int, int]] = set()
-            for r in contributing_rows.tolist():
-                row = xc[r]
-                present = set(row.indices.tolist())
-                for k in members:
-                    if k not in present:
-                        continue
+            contributing = set(contributing_rows.tolist())
+            for k in members:
+                holding = by_column.indices[by_column.indptr[k] : by_column.indptr[k + 1]]
+                for r in sorted(contributing.intersection(holding.tolist())):
                     if self.kinds[k] == "words":
                         spans.update(rows[r].word_spans(self.names[k]))
                     else:
