@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.main import create_app
@@ -191,3 +193,40 @@ def test_a_store_that_fails_is_503(models: Path, tmp_path: Path) -> None:
         response = c.post("/v1/feedback", json=body, headers=AUTH)
     assert response.status_code == 503
     assert "cannot write to the feedback store" in response.json()["detail"]
+
+
+_TAGS = st.lists(
+    st.one_of(
+        st.sampled_from(["EDUCATION", "FOOD SECURITY", "X", "a|b", " ", "", "\x00"]),
+        st.text(max_size=25),
+    ),
+    max_size=7,
+)
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30))
+
+
+@settings(max_examples=150)
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.one_of(st.text(max_size=25), _VALUES),
+            "text": st.one_of(st.text(max_size=40), _VALUES),
+            "accepted": st.one_of(_TAGS, _VALUES),
+            "rejected": st.one_of(_TAGS, _VALUES),
+            "added": st.one_of(_TAGS, _VALUES),
+            "model": st.one_of(st.sampled_from(["default@latest", "a@b"]), _VALUES),
+            "other": _VALUES,
+        },
+    )
+)
+def test_any_body_is_stored_or_refused_never_a_server_error(small: TestClient, body: dict) -> None:
+    if body.get("model") == "default@latest":
+        body["model"] = small.get("/healthz").json()["model"]
+    raw = json.dumps(body).encode()  # NaN and lone surrogates included (ASCII escapes)
+    response = small.post(
+        "/v1/feedback", content=raw, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:
+        assert all(e["loc"][0] == "body" for e in response.json()["detail"])
