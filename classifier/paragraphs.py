@@ -230,11 +230,19 @@ def locate(text: str, paragraphs: list[str]) -> list[Spans]:
     What the splitter promises (``squash`` of the joined paragraphs is ``squash(text)``) is
     what lets this be one pass: each visible character of a paragraph is the next visible
     character of ``text``; a space in a paragraph is the next space of ``text`` when one is
-    there (else one the splitter put between merged pieces, standing for nothing).
+    there (else one the splitter put between merged pieces, standing for nothing). A
+    paragraph found whole where the last one ended (past whitespace only) is taken at once.
     """
     located = []
     pos, n = 0, len(text)
     for paragraph in paragraphs:
+        at = pos
+        while at < n and text[at].isspace():
+            at += 1
+        if text.startswith(paragraph, at):  # cut out whole, as most paragraphs are
+            located.append(Spans.identity(len(paragraph), at))
+            pos = at + len(paragraph)
+            continue
         starts, ends = [], []
         for c in paragraph:
             if c.isspace():

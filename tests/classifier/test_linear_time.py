@@ -17,6 +17,7 @@ from classifier import tokenizer
 from classifier.config import TrainingConfig
 from classifier.features import fit_features
 from classifier.paragraphs import split_paragraphs
+from classifier.text import TextSettings, prepare_text
 
 N = 20_000
 RATIO = 10.0
@@ -122,6 +123,9 @@ STEPS: dict[str, Callable[..., object]] = {
     "split (3000/300)": lambda text: split_paragraphs(text, 3000, 300),
     "split (20/0)": lambda text: split_paragraphs(text, 20, 0),
     "tokenize": lambda text: tokenizer.tokenize(text, "rjieba", simplify=True),
+    "prepare_text (offsets)": lambda text: prepare_text(
+        text, TextSettings("rjieba", 3000, 300), offsets=True
+    ),
 }
 
 
