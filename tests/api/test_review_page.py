@@ -186,6 +186,21 @@ def test_paste_review_and_send_feedback(open_page, server) -> None:
     assert doc.locator(".tag[aria-pressed=true]").count() == 0
     assert doc.locator(".cols .text mark").count() == 0
 
+    # a paragraph's tag: its own evidence, marked in that paragraph (found in the text even
+    # where the service joined two short paragraphs with a space)
+    para = doc.locator("details.para").first
+    para.locator("summary").click()
+    para.locator(".tag").first.click()
+    _, explained = call(
+        server["port"], "POST", "/v1/predict", {"text": PASTED, "paragraphs": True, "explain": True}
+    )
+    evidence = explained["results"][0]["paragraphs"][0]["tags"][0]["evidence"]
+    spans = sorted({tuple(s) for e in evidence for s in e["spans"]})
+    assert "".join(para.locator(".text mark").all_inner_texts()) == "".join(
+        PASTED[a:b] for a, b in spans
+    )
+    para.locator(".tag").first.click()
+
     doc.get_by_role("button", name=f"Accept {first}").click()
     doc.get_by_role("button", name=f"Reject {second}").click()
     assert doc.get_by_role("button", name=f"Accept {first}").get_attribute("aria-pressed") == "true"
@@ -204,8 +219,7 @@ def test_paste_review_and_send_feedback(open_page, server) -> None:
     assert "1 accepted · 1 rejected · 1 added" in doc.locator(".send-btn").inner_text()
 
     doc.locator(".send-btn").click()
-    dialog = page.locator("#token-dialog")
-    assert dialog.is_visible()  # asked once, kept for the tab
+    page.locator("#token-dialog").wait_for(state="visible")  # asked once, kept for the tab
     page.fill("#token", EDITOR_TOKEN)
     page.click("#token-dialog button[value=save]")
     result = doc.locator(".send .result")
@@ -421,7 +435,7 @@ def test_degrades_without_explanations_or_feedback(open_page, server) -> None:
     doc.locator("li.sugg .accept").first.click()
     page.evaluate("sessionStorage.setItem('tagger.editorToken', 'wrong')")
     doc.locator(".send-btn").click()
-    assert page.locator("#token-dialog").is_visible()  # refused (401): asked again
+    page.locator("#token-dialog").wait_for(state="visible")  # refused (401): asked again
     assert "refused" in page.locator("#token-reason").inner_text()
     assert page.evaluate("sessionStorage.getItem('tagger.editorToken')") is None
     page.route(
