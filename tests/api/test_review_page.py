@@ -299,6 +299,28 @@ def test_upload_two_files(open_page, server, tmp_path: Path) -> None:
         want = [t["tag"] for t in api_tags(server, text)["results"][0]["tags"]]
         assert shown_tags(docs.nth(i)) == want
     assert page.evaluate("state.docs.map(d => d.id)") == ["school", "fish-1", "both-2"]
+
+    # a verdict on two of them, sent together: one record each, under the file's id
+    assert docs.nth(0).locator(".send-btn").is_disabled()  # nothing decided: nothing to send
+    docs.nth(0).locator("li.sugg .accept").first.click()
+    docs.nth(1).locator("li.sugg .reject").first.click()
+    before = len(stored(server["db"]))
+    page.click("#send-all")
+    page.fill("#token", EDITOR_TOKEN)
+    page.click("#token-dialog button[value=save]")
+    page.wait_for_function(
+        "() => document.querySelector('#all-result').textContent.includes('sent')"
+    )
+    assert page.locator("#all-result").inner_text() == "2 of 2 sent."
+    records = stored(server["db"])[before:]
+    assert [(r["doc_id"], r["accepted"], r["rejected"]) for r in records] == [
+        ("school", [shown_tags(docs.nth(0))[0]], []),
+        ("fish-1", [], [shown_tags(docs.nth(1))[0]]),
+    ]
+    assert page.locator("nav#doclist li").all_inner_texts()[:2] == [
+        "school.txt · sent",
+        "batch.jsonl · fish-1 · sent",
+    ]
     assert page.errors == []
 
 
