@@ -324,6 +324,22 @@ def test_upload_two_files(open_page, server, tmp_path: Path) -> None:
     assert page.errors == []
 
 
+def test_upload_reads_utf16_and_names_what_it_cannot(open_page, tmp_path: Path) -> None:
+    """Encodings as the corpus reader takes them: UTF-16 with its mark is read, a GBK file
+    is refused by name instead of being shown as mojibake."""
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(("%%%EDUCATION|\r\n\r\n" + PASTED).encode("utf-16"))  # with a BOM
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes(PASTED.encode("gbk"))
+    page = open_page()
+    page.set_input_files("#files", [str(utf16), str(gbk)])
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('gbk')")
+    assert page.locator("article.doc h2").all_inner_texts() == ["utf16.txt"]
+    assert page.evaluate("state.docs[0].text") == PASTED
+    assert "gbk.txt: not UTF-8 text" in page.locator("#status").inner_text()
+    assert page.errors == []
+
+
 def test_keyboard_only(open_page, server) -> None:
     """Tab, Enter, Space, arrows and Escape alone: paste, tag, highlight, accept, reject, add,
     and send; the focused control always shows a focus ring."""
