@@ -384,6 +384,13 @@ def test_keyboard_only(open_page, server) -> None:
     tab_to(".send-btn")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "token"
+    page.keyboard.insert_text("not saved")
+    page.keyboard.press("Escape")  # closes the dialog, saves nothing, focus back on Send
+    page.wait_for_function("() => document.activeElement.classList.contains('send-btn')")
+    assert page.evaluate("sessionStorage.getItem('tagger.editorToken')") is None
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "token"
+    page.keyboard.press("Control+A")
     page.keyboard.insert_text(EDITOR_TOKEN)
     page.keyboard.press("Enter")  # submits the dialog with its first button, Save
     result = doc.locator(".send .result")
