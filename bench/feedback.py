@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -109,12 +110,9 @@ def verify(db: str, want: set[tuple[Any, ...]]) -> tuple[int, int, int]:
     """(records stored, missing, unexpected or duplicated) for the store at ``db``."""
     from classifier.feedback import open_store
 
-    store = open_store(db, create=False)
-    try:
+    with open_store(db, create=False) as store:
         rows = [as_row(r) for r in store.records()]
         count = store.count()
-    finally:
-        store.close()
     got = Counter(rows)
     missing = len(want - set(got))
     extra = sum(n for row, n in got.items() if row not in want) + sum(
@@ -130,7 +128,7 @@ def run_one(kind: str, db: str, clients: int, posts: int, models: Path, ref: str
     token = "bench-editor-token"
     env = {"TAGGER_EDITOR_TOKEN": token, "TAGGER_FEEDBACK_DB": db}
     port = _free_port()
-    log = Path(tempfile.mkdtemp(prefix="tagger-bench-fb-")) / "serve.log"
+    log = models.parent / f"serve-{kind}.log"
     with harness.Server(models, ref, port, 2, log, extra_env=env) as server:
         from classifier.registry import load_model
 
@@ -193,6 +191,7 @@ def main() -> None:
                 cluster.stop()
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _train(models: Path) -> str:

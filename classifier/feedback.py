@@ -22,8 +22,9 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from classifier.corpus import Document
 from classifier.errors import FeedbackError, FeedbackStoreError
@@ -108,7 +109,16 @@ def check(feedback: Feedback, labels: Collection[str]) -> None:
             )
 
 
-def _table_defs() -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Index]:
+class Tables(NamedTuple):
+    schema: sa.Table  # one row: the schema version
+    feedback: sa.Table  # the records
+    by_doc: sa.Index  # (doc_key, seq): the latest record of each document
+
+
+@cache
+def tables() -> Tables:
+    """The store's tables, defined on first use (importing SQLAlchemy costs 0.3 s or more,
+    which ``tagger --help`` and the API's settings need not pay)."""
     import sqlalchemy as sa
 
     meta = sa.MetaData()
@@ -127,24 +137,22 @@ def _table_defs() -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Index]:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     by_doc = sa.Index("ix_feedback_doc_key_seq", records.c.doc_key, records.c.seq)
-    return meta, schema, records, by_doc
-
-
-_META, SCHEMA_TABLE, FEEDBACK_TABLE, _BY_DOC = _table_defs()
+    return Tables(schema, records, by_doc)
 
 
 def _v1(conn: sa.Connection) -> None:
     """The schema version table and the records."""
     from sqlalchemy.schema import CreateTable
 
-    SCHEMA_TABLE.create(conn)
-    conn.execute(CreateTable(FEEDBACK_TABLE))  # the table alone: its index is step 2
-    conn.execute(SCHEMA_TABLE.insert(), {"version": 0})
+    t = tables()
+    t.schema.create(conn)
+    conn.execute(CreateTable(t.feedback))  # the table alone: its index is step 2
+    conn.execute(t.schema.insert(), {"version": 0})
 
 
 def _v2(conn: sa.Connection) -> None:
     """An index for "the latest record of each document" (export, retraining)."""
-    _BY_DOC.create(conn)
+    tables().by_doc.create(conn)
 
 
 MIGRATIONS = (_v1, _v2)  # step n takes a store from version n - 1 to n
@@ -224,32 +232,31 @@ class FeedbackStore:
         import sqlalchemy as sa
 
         with self._errors("read the schema version of"), self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(SCHEMA_TABLE.name):
+            if not sa.inspect(conn).has_table(tables().schema.name):
                 return 0
-            return int(conn.execute(sa.select(SCHEMA_TABLE.c.version)).scalar_one())
+            return int(conn.execute(sa.select(tables().schema.c.version)).scalar_one())
 
     def migrate(self, to: int = SCHEMA_VERSION) -> int:
         """Bring the schema to version ``to`` (the newest by default); the version before."""
         import sqlalchemy as sa
 
+        t = tables()
         with self._errors("migrate"), self._writing() as conn:
-            exists = sa.inspect(conn).has_table(SCHEMA_TABLE.name)
-            found = (
-                int(conn.execute(sa.select(SCHEMA_TABLE.c.version)).scalar_one()) if exists else 0
-            )
+            exists = sa.inspect(conn).has_table(t.schema.name)
+            found = int(conn.execute(sa.select(t.schema.c.version)).scalar_one()) if exists else 0
             if found > SCHEMA_VERSION:
                 raise FeedbackStoreError(
                     f"the feedback store {self.name} has schema version {found}, newer than "
                     f"this tagger's {SCHEMA_VERSION}: upgrade tagger"
                 )
-            if found == 0 and sa.inspect(conn).has_table(FEEDBACK_TABLE.name):
+            if found == 0 and sa.inspect(conn).has_table(t.feedback.name):
                 raise FeedbackStoreError(
                     f"{self.name} has a 'feedback' table but no schema version: not a store "
                     "made by tagger"
                 )
             for step in range(found, min(to, SCHEMA_VERSION)):
                 MIGRATIONS[step](conn)
-                conn.execute(SCHEMA_TABLE.update().values(version=step + 1))
+                conn.execute(t.schema.update().values(version=step + 1))
             return found
 
     def add(self, feedback: Feedback) -> int:
@@ -263,7 +270,8 @@ class FeedbackStore:
             "created_at": datetime.now(UTC),
         }
         with self._errors("write to"), self.engine.begin() as conn:
-            inserted = conn.execute(FEEDBACK_TABLE.insert().returning(FEEDBACK_TABLE.c.seq), row)
+            t = tables().feedback
+            inserted = conn.execute(t.insert().returning(t.c.seq), row)
             return int(inserted.scalar_one())
 
     def count(self) -> int:
@@ -272,14 +280,14 @@ class FeedbackStore:
 
         with self._errors("read"), self.engine.connect() as conn:
             return int(
-                conn.execute(sa.select(sa.func.count()).select_from(FEEDBACK_TABLE)).scalar_one()
+                conn.execute(sa.select(sa.func.count()).select_from(tables().feedback)).scalar_one()
             )
 
     def records(self, latest_only: bool = False) -> Iterator[Stored]:
         """Every record in the order stored, or only the latest of each document."""
         import sqlalchemy as sa
 
-        t = FEEDBACK_TABLE
+        t = tables().feedback
         query = sa.select(t).order_by(t.c.seq)
         if latest_only:
             query = query.where(t.c.seq.in_(sa.select(sa.func.max(t.c.seq)).group_by(t.c.doc_key)))
@@ -289,6 +297,12 @@ class FeedbackStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> FeedbackStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -330,7 +344,12 @@ def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Feedba
         if not path.exists():
             if not create:
                 raise FeedbackStoreError(f"no feedback store at {path}")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FeedbackStoreError(
+                    f"cannot make the folder of the feedback store {path}: {exc.strerror}"
+                ) from None
     try:
         engine = sa.create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from classifier import __version__
 from classifier.errors import ClassifierError
+from classifier.feedback import ENV as FEEDBACK_ENV
 from classifier.registry import DEFAULT_NAME, MODELS_DIR_ENV
 
 if TYPE_CHECKING:
@@ -62,7 +63,6 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
-FEEDBACK_ENV = "TAGGER_FEEDBACK_DB"
 FeedbackDb = Annotated[
     str | None,
     typer.Option(
@@ -281,11 +281,11 @@ def serve_cli(
 
     folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
     if feedback_db:
-        os.environ[FEEDBACK_ENV] = feedback_db
-    if os.environ.get("TAGGER_EDITOR_TOKEN", "").strip():  # feedback accepted: store ready?
+        os.environ[FEEDBACK_ENV] = feedback_db  # what the workers' settings read
+    if os.environ.get("TAGGER_EDITOR_TOKEN", "").strip():  # feedback accepted: made, migrated
         from classifier.feedback import DEFAULT_DB, open_store
 
-        open_store(os.environ.get(FEEDBACK_ENV) or DEFAULT_DB).close()  # made, migrated
+        open_store(feedback_db or DEFAULT_DB).close()  # here once, not in each worker
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
     pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
@@ -321,11 +321,8 @@ def feedback_export_cli(
     """Write the latest correction of each document as JSONL {"id", "text", "tags"}."""
     from classifier.feedback import DEFAULT_DB, export_corpus, open_store
 
-    store = open_store(db or os.environ.get(FEEDBACK_ENV) or DEFAULT_DB, create=False)
-    try:
+    with open_store(db or DEFAULT_DB, create=False) as store:
         report = export_corpus(store, out_file)
-    finally:
-        store.close()
     if report.without_tags:
         err.print(Text(f"left out {report.without_tags} with no tag left"), soft_wrap=True)
     out.print(Text(f"wrote {report.written} corrections to {report.out}"), soft_wrap=True)

@@ -137,11 +137,8 @@ def train(
 def _corrections(feedback: str | Path) -> list[Document]:
     """Every correction of the store, read at once (and the store closed) before the corpus
     is: they are what a person wrote, few next to a corpus."""
-    store = open_store(feedback, create=False)
-    try:
+    with open_store(feedback, create=False) as store:
         return list(corrections(store))
-    finally:
-        store.close()
 
 
 def _skips(report: ReadReport) -> str:

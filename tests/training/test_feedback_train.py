@@ -89,3 +89,15 @@ def test_train_learns_the_corrections_and_counts_them(
     # 72 corpus documents read, one removed (no tag left), two added
     assert meta["corpus"]["documents_read"] == 72
     assert training["fit_documents"] + training["validation_documents"] == 73
+
+
+def test_serve_with_a_bad_store_fails_before_any_worker_starts(
+    monkeypatch: pytest.MonkeyPatch, trained_models_dir: Path
+) -> None:
+    monkeypatch.setenv("TAGGER_EDITOR_TOKEN", "editor")
+    monkeypatch.setenv("TAGGER_FEEDBACK_DB", "mysql://h/db")  # restored after the test
+    monkeypatch.setenv("TAGGER_MODELS_DIR", str(trained_models_dir))
+    monkeypatch.setenv("TAGGER_MODEL", "default")
+    result = CliRunner().invoke(app, ["serve", "--models-dir", str(trained_models_dir)])
+    assert result.exit_code != 0
+    assert "unsupported feedback database 'mysql'" in str(result.exception)
