@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def shown_tags(doc) -> list[str]:
 
 def stored(db: Path) -> list[dict]:
     """The feedback records, read from the SQLite store itself."""
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:  # read only, closed
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT doc_id, text, accepted, rejected, added, model FROM feedback ORDER BY seq"
@@ -147,6 +148,21 @@ def stored(db: Path) -> list[dict]:
         {**dict(r), **{k: json.loads(r[k]) for k in ("accepted", "rejected", "added")}}
         for r in rows
     ]
+
+
+def sent(page, doc, server: dict) -> str:
+    """The message of a document's send once it has an answer (the server's log on failure)."""
+    result = doc.locator(".send .result")
+    try:
+        page.wait_for_function(
+            "el => el.textContent && el.textContent !== 'Sending…'",
+            arg=result.element_handle(),
+            timeout=60_000,
+        )
+    except Exception as exc:
+        tail = server["served"].stderr()[-3000:]
+        raise AssertionError(f"no answer to the send: {result.inner_text()!r}\n{tail}") from exc
+    return result.inner_text()
 
 
 def check_highlights(server: dict, doc, text: str) -> None:
@@ -222,12 +238,9 @@ def test_paste_review_and_send_feedback(open_page, server) -> None:
     page.locator("#token-dialog").wait_for(state="visible")  # asked once, kept for the tab
     page.fill("#token", EDITOR_TOKEN)
     page.click("#token-dialog button[value=save]")
-    result = doc.locator(".send .result")
-    page.wait_for_function(
-        "el => el.textContent && el.textContent !== 'Sending…'", arg=result.element_handle()
-    )
+    message = sent(page, doc, server)
     assert page.evaluate("sessionStorage.getItem('tagger.editorToken')") == EDITOR_TOKEN
-    assert result.inner_text().startswith("Sent"), result.inner_text()
+    assert message.startswith("Sent"), message
     records = stored(server["db"])
     assert records[-1]["text"] == PASTED and records[-1]["doc_id"] is None
     assert (records[-1]["accepted"], records[-1]["rejected"], records[-1]["added"]) == (
@@ -386,18 +399,18 @@ def test_keyboard_only(open_page, server) -> None:
     assert page.evaluate("document.activeElement.id") == "token"
     page.keyboard.insert_text("not saved")
     page.keyboard.press("Escape")  # closes the dialog, saves nothing, focus back on Send
-    page.wait_for_function("() => document.activeElement.classList.contains('send-btn')")
+    page.wait_for_function(
+        "() => !document.querySelector('#token-dialog').open"
+        " && document.activeElement.classList.contains('send-btn')"
+    )
     assert page.evaluate("sessionStorage.getItem('tagger.editorToken')") is None
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "token"
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(EDITOR_TOKEN)
     page.keyboard.press("Enter")  # submits the dialog with its first button, Save
-    result = doc.locator(".send .result")
-    page.wait_for_function(
-        "el => el.textContent && el.textContent !== 'Sending…'", arg=result.element_handle()
-    )
-    assert result.inner_text().startswith("Sent"), result.inner_text()
+    message = sent(page, doc, server)
+    assert message.startswith("Sent"), message
     assert stored(server["db"])[-1]["added"] == [picked]
     assert page.errors == []
 
