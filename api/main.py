@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.limits import BodySizeLimit
 from api.loading import load_verified
+from api.metrics import RequestMetrics
 from api.routes import admin, docs, feedback, meta, page, predict
+from api.routes import metrics as prometheus
 from api.security import AdminGate, SecurityHeaders
 from api.settings import Settings, get_settings
 from api.swap import Swapper
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         link = workers.current()
         app.state.model = load_verified(settings, link.model if link else settings.model)
+        metrics.serving(app.state.model.ref)
         app.state.tagging = anyio.CapacityLimiter(1)  # big requests: one at a time
         app.state.swapper = Swapper(app.state, settings)
         # the feedback store is opened only when feedback is accepted (an editor token)
@@ -63,11 +66,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(AdminGate, settings=settings)
     app.add_middleware(SecurityHeaders)
+    if settings.metrics:
+        app.add_middleware(RequestMetrics)  # outermost: every answer counts
     errors.install(app)
     app.include_router(predict.router(settings))
     app.include_router(meta.router)
     app.include_router(admin.router)
     app.include_router(feedback.router(settings))
     app.include_router(page.router)
+    if settings.metrics:
+        app.include_router(prometheus.router)
     docs.install(app)
     return app

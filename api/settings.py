@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Under tagger serve's supervisor: a worker whose event loop has not run for this long
     # (stuck in one step that no checkpoint reaches, or stopped) is killed and restarted.
     stall_timeout_s: float = Field(120.0, ge=1, le=3600)
+    # GET /metrics and the request counters (api.metrics); off only to measure their cost
+    metrics: bool = True
     # Bearer token of POST /v1/admin/*; the endpoints are disabled when unset or blank.
     admin_token: SecretStr | None = None
     # Bearer token of POST /v1/feedback (editors, not administrators); disabled when unset.

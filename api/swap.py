@@ -9,6 +9,7 @@ import threading
 import weakref
 from typing import Any
 
+from api import metrics
 from api.loading import load_verified, release_freed_memory
 from api.settings import Settings
 from classifier.artifact import LoadedModel
@@ -43,6 +44,7 @@ class Swapper:
             previous: LoadedModel = self.state.model
             self.state.model = loaded  # one reference assignment: atomic for readers
         ref = previous.ref
+        metrics.serving(loaded.ref, ref)
         # once the last request still running on the old model is done with it
         weakref.finalize(previous, release_freed_memory)
         return ref

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.harness import ROOT, Report, Table, arguments, fmt, logger
+from classifier.registry import valid_version
 
 log = logger("attack_input")
 SAMPLE = ROOT / "data" / "sample"
@@ -320,10 +321,18 @@ def bad_jsonl_lines() -> Result:
 
 
 def utf16_bom_file() -> Result:
-    path = scratch() / "utf16.txt"
-    path.write_bytes(("%%%EDUCATION|\r\n\r\n" + EDU).encode("utf-16"))
-    run = run_cli(["predict", str(path), "--models-dir", models()], timeout=60)
-    return run.result(success(run, '"tag": "EDUCATION"'))
+    """The same seed file in UTF-16 (BOM, CRLF) and in UTF-8 gets the same tags."""
+    text = "%%%EDUCATION|\r\n\r\n" + EDU
+    (scratch() / "utf8").mkdir(exist_ok=True)
+    (scratch() / "utf16").mkdir(exist_ok=True)
+    (scratch() / "utf8" / "seed.txt").write_bytes(text.encode("utf-8"))
+    (scratch() / "utf16" / "seed.txt").write_bytes(text.encode("utf-16"))
+    plain = run_cli(["predict", str(scratch() / "utf8" / "seed.txt"), "--models-dir", models()])
+    run = run_cli(["predict", str(scratch() / "utf16" / "seed.txt"), "--models-dir", models()])
+    tags = plain.stdout.strip()
+    if plain.code != 0 or '"tags": [{' not in tags:
+        return run.result(f"FAIL: the UTF-8 copy got no tags: {plain.status}")
+    return run.result(success(run, tags))
 
 
 def utf32_bom_jsonl() -> Result:
@@ -383,13 +392,15 @@ def _registry_with(make: Callable[[Path, Path], None]) -> Path:
     """A copy of the scratch models folder with ``make(models, newest_version)`` applied."""
     folder = scratch() / f"models-{len(list(scratch().iterdir()))}"
     shutil.copytree(scratch() / "models", folder, symlinks=True)
-    (version,) = (folder / "default").iterdir()
+    (version,) = [p for p in (folder / "default").iterdir() if valid_version(p.name)]
     make(folder, version)
     return folder
 
 
 def _lists_only_the_real_version(folder: Path) -> Result:
-    (version,) = [p.name for p in (scratch() / "models" / "default").iterdir()]
+    (version,) = [
+        p.name for p in (scratch() / "models" / "default").iterdir() if valid_version(p.name)
+    ]
     listed = run_cli(["models", "--models-dir", str(folder)], timeout=60)
     text = scratch() / "edu.txt"
     text.write_text(EDU, encoding="utf-8")

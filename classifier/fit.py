@@ -36,6 +36,8 @@ class FitReport:
     validation: dict[str, Any]
     # the neighbour weight chosen on validation and the document micro-F1 of each tried
     neighbours: dict[str, Any] = field(default_factory=dict)
+    # the held-out documents, by id: the promotion gate's default evaluation set
+    validation_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def fit_classifier(
         n_weights=int(scorer.weights.coef.nnz),
         validation=tuning.validation,
         neighbours=tuning.neighbours,
+        validation_ids=list(val_part.doc_ids),
     )
     return model, report
 

@@ -1,9 +1,16 @@
 """The model registry: ``<models>/<name>/<version>/``, one folder a version.
 
-Finds, lists and resolves versions (``latest`` is the newest complete one) and publishes new
-ones: a version is written in a hidden temporary folder and renamed into place only when
-complete, so a killed run never leaves a version that is listed or loaded. What a version
-folder holds, and how it is verified and loaded, is ``classifier.artifact``'s business.
+Finds, lists and resolves versions and publishes new ones: a version is written in a hidden
+temporary folder and renamed into place only when complete, so a killed run never leaves a
+version that is listed or loaded. What a version folder holds, and how it is verified and
+loaded, is ``classifier.artifact``'s business.
+
+Which version is served is recorded per name in ``<models>/<name>/promotion.json`` (written
+to a temporary file, flushed and renamed over the old one, under a lock): ``latest`` is the
+version it names, the promoted one; ``newest`` is the newest complete version, promoted or
+not. A name without that record (made before it existed, or only through ``save_model``)
+serves its newest version. The record also keeps each decision: why a version was promoted
+or stays a candidate, and the scores the promotion gate compared (``training.gate``).
 
 Names and versions are ASCII only (no other script's digits or letters, no full-width or
 look-alike characters), and a name or version folder that is a symlink leading outside the
@@ -13,13 +20,15 @@ models folder is never listed, never ``latest`` and never resolved; one leading 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +38,11 @@ from classifier import artifact
 from classifier.artifact import META_FILE, LoadedModel
 from classifier.errors import IncompatibleModelError, InvalidModelRefError, ModelNotFoundError
 
-LATEST = "latest"
+LATEST = "latest"  # the served (promoted) version
+NEWEST = "newest"  # the newest complete version, promoted or not
+PROMOTION_FILE = "promotion.json"
+PROMOTION_FORMAT = 1
+MAX_HISTORY = 200
 DEFAULT_NAME = "default"
 MODELS_DIR_ENV = "TAGGER_MODELS_DIR"
 # ASCII only: ``\d`` and ``\w`` would also take other scripts' digits and letters
@@ -57,7 +70,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A validated ``NAME[@VERSION]`` reference (version ``latest`` by default)."""
+    """A validated ``NAME[@VERSION]`` reference (version ``latest``, the served one, by
+    default; ``newest`` is the newest saved)."""
 
     name: str
     version: str = LATEST
@@ -70,9 +84,10 @@ class ModelRef:
             raise InvalidModelRefError(
                 f"invalid model name {name!r}: use letters, digits, '.', '_' and '-'"
             )
-        if version != LATEST and not valid_version(version):
+        if version not in (LATEST, NEWEST) and not valid_version(version):
             raise InvalidModelRefError(
-                f"invalid model version {version!r}: expected 'latest' or YYYYMMDD-HHMMSS-xxxxxxxx"
+                f"invalid model version {version!r}: expected 'latest', 'newest' or "
+                "YYYYMMDD-HHMMSS-xxxxxxxx"
             )
         return cls(name, version)
 
@@ -207,11 +222,20 @@ def resolve(models_dir: Path, ref: str | ModelRef) -> Path:
         raise InvalidModelRefError(f"model {ref.name!r} resolves outside {models_dir}")
     complete, outside = _scan(parent, root)
     found = [p.name for p in sorted(complete, key=_order)]
-    if ref.version in outside or (ref.version == LATEST and not found and outside):
+    keyword = ref.version in (LATEST, NEWEST)
+    if ref.version in outside or (keyword and not found and outside):
         raise InvalidModelRefError(f"model {ref} resolves outside {models_dir}")
-    if ref.version == LATEST:
-        if not found:
-            raise ModelNotFoundError(f"no trained version of model {ref.name!r} in {models_dir}")
+    served = read_promotion(parent).get("served") if ref.version == LATEST else None
+    if keyword and not found:
+        raise ModelNotFoundError(f"no trained version of model {ref.name!r} in {models_dir}")
+    if served is not None:
+        if served not in found:
+            raise ModelNotFoundError(
+                f"the served version {served} of model {ref.name!r} is missing from "
+                f"{models_dir}; serve another with `tagger promote {ref.name}@VERSION`"
+            )
+        version = served
+    elif keyword:
         version = found[-1]
     elif ref.version in found:
         version = ref.version
@@ -249,7 +273,8 @@ def load_model(models_dir: Path, ref: str | ModelRef = DEFAULT_NAME) -> LoadedMo
 
 
 def list_models(models_dir: Path) -> Iterator[dict[str, Any]]:
-    """Metadata of every complete version under ``models_dir``, by name then version.
+    """Metadata of every complete version under ``models_dir``, by name then version, each
+    with its ``promotion`` status (served, candidate or retired) and why.
 
     A version whose metadata cannot be read is listed with an ``error`` instead.
     """
@@ -259,8 +284,166 @@ def list_models(models_dir: Path) -> Iterator[dict[str, Any]]:
     real = root.resolve()
     names = (p for p in root.iterdir() if valid_name(p.name) and p.is_dir() and _inside(p, real))
     for parent in sorted(names):
-        for version in versions(parent, real):
+        found = versions(parent, real)
+        try:
+            status = statuses(root, parent.name, found)
+        except IncompatibleModelError as exc:
+            status = dict.fromkeys(found, {"status": "unknown", "reason": str(exc), "by": ""})
+        for version in found:
             try:
-                yield artifact.read_metadata(parent / version)
+                meta = artifact.read_metadata(parent / version)
             except IncompatibleModelError as exc:
-                yield {"name": parent.name, "version": version, "error": str(exc)}
+                meta = {"name": parent.name, "version": version, "error": str(exc)}
+            yield meta | {"promotion": status[version]}
+
+
+# --- which version is served: the promotion record -------------------------------------------
+def read_promotion(parent: Path) -> dict[str, Any]:
+    """The promotion record of the model folder ``parent`` ({} when it has none)."""
+    path = parent / PROMOTION_FILE
+    if not (path.is_symlink() or path.exists()):
+        return {}
+    try:
+        record = json.loads(artifact.read_regular(path, artifact.MAX_JSON_BYTES))
+    except ValueError as exc:
+        raise IncompatibleModelError(f"{path}: unreadable promotion record: {exc}") from None
+    served = record.get("served") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not (served is None or valid_version(str(served))):
+        raise IncompatibleModelError(f"{path}: not a promotion record")
+    if not isinstance(record.get("versions", {}), dict):
+        raise IncompatibleModelError(f"{path}: 'versions' is not an object")
+    return record
+
+
+def _model_folder(models_dir: Path, name: str) -> Path:
+    ref = ModelRef.parse(name)
+    parent = Path(models_dir) / ref.name
+    if (parent.is_symlink() or parent.exists()) and not _inside(parent, Path(models_dir).resolve()):
+        raise InvalidModelRefError(f"model {ref.name!r} resolves outside {models_dir}")
+    return parent
+
+
+@contextlib.contextmanager
+def promotion_lock(models_dir: Path, name: str) -> Iterator[Path]:
+    """Hold the model's promotion lock (one decision at a time); yield the model folder.
+
+    An advisory ``flock`` on the model folder itself (no lock file): released when the holder
+    ends, however it ends."""
+    parent = _model_folder(models_dir, name)
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield parent
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record_decision(
+    parent: Path,
+    version: str,
+    *,
+    promoted: bool,
+    by: str,
+    reason: str,
+    gate: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record a decision on ``version`` (and serve it if ``promoted``); return the record.
+
+    Call it holding ``promotion_lock``. Written to a temporary file, flushed and renamed over
+    the record: a killed run leaves the old record, and with it what is served."""
+    if not valid_version(version):
+        raise InvalidModelRefError(f"invalid model version {version!r}")
+    record = read_promotion(parent) or {"format": PROMOTION_FORMAT, "name": parent.name}
+    entry: dict[str, Any] = {"decision": "promoted" if promoted else "refused", "by": by}
+    entry |= {"reason": reason, "at": _now()} | ({"gate": dict(gate)} if gate else {})
+    record.setdefault("versions", {})[version] = entry
+    if promoted:
+        previous = record.get("served")
+        record["served"] = version
+        history = record.setdefault("history", [])
+        history.append({"at": entry["at"], "served": version, "previous": previous, "by": by})
+        del history[:-MAX_HISTORY]
+    tmp = parent / f".{PROMOTION_FILE}.{os.getpid()}.tmp"
+    try:
+        artifact.write_json(tmp, record)
+        os.replace(tmp, parent / PROMOTION_FILE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(parent)
+    return record
+
+
+def served_version(models_dir: Path, name: str) -> str | None:
+    """The version the promotion record of ``name`` serves (None when it has no record)."""
+    served = read_promotion(_model_folder(models_dir, name)).get("served")
+    return str(served) if served is not None else None
+
+
+def served_ref(models_dir: Path, name: str) -> str | None:
+    """``NAME@VERSION`` of what the promotion record of ``name`` serves, if it has one and
+    the version is complete (what ``tagger serve`` follows); None otherwise."""
+    ref = ModelRef.parse(name)
+    if served_version(models_dir, ref.name) is None:
+        return None
+    folder = resolve(models_dir, ModelRef(ref.name, LATEST))
+    return f"{ref.name}@{folder.name}"
+
+
+def adopt_newest(models_dir: Path, name: str) -> str | None:
+    """Give a name that has versions but no promotion record one serving its newest version
+    (what it served until now), so that saving a version does not change what is served."""
+    with promotion_lock(models_dir, name) as parent:
+        if read_promotion(parent).get("served") is not None:
+            return None
+        found = versions(parent, Path(models_dir).resolve())
+        if not found:
+            return None
+        reason = "the newest version when promotion records began"
+        record_decision(parent, found[-1], promoted=True, by="adopted", reason=reason)
+        return found[-1]
+
+
+def promote(models_dir: Path, ref: str | ModelRef, reason: str = "promoted by hand") -> str:
+    """Serve version ``ref`` (verified first) whatever the gate said; return NAME@VERSION."""
+    ref = ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+    if ref.version in (LATEST, NEWEST):
+        raise InvalidModelRefError(f"promote takes NAME@VERSION, not {ref}")
+    folder = verify(models_dir, ref)
+    with promotion_lock(models_dir, ref.name) as parent:
+        record_decision(parent, folder.name, promoted=True, by="override", reason=reason)
+    return f"{ref.name}@{folder.name}"
+
+
+def statuses(models_dir: Path, name: str, found: list[str]) -> dict[str, dict[str, str]]:
+    """Each version's status (``served``, ``candidate``, ``retired``) and why."""
+    record = read_promotion(_model_folder(models_dir, name))
+    served = record.get("served") or (found[-1] if found else None)
+    out = {}
+    for version in found:
+        entry = record.get("versions", {}).get(version) or {}
+        why = str(entry.get("reason") or "no gate decision recorded (saved outside tagger train)")
+        if not record:
+            why = "newest version (no promotion record)"
+        if version == served:
+            status = "served"
+        elif entry.get("decision") == "promoted":
+            status, why = "retired", f"served before; {why}"
+        else:
+            status = "candidate"
+        out[version] = {"status": status, "reason": why, "by": str(entry.get("by", ""))}
+    return out
+
+
+def version_card(models_dir: Path, ref: str | ModelRef) -> str:
+    """The model card (Markdown) of a version, with its promotion status."""
+    from classifier.card import model_card
+
+    folder = verify(models_dir, ref)
+    status = statuses(models_dir, folder.parent.name, versions(folder.parent))
+    return model_card(artifact.read_metadata(folder), status.get(folder.name))

@@ -26,6 +26,13 @@ The supervisor (also for one worker):
 * runs reloads in two phases over every worker: each loads and verifies the version
   (``Participant.prepare``), then all swap (``commit``) or, if any failed, all discard
   (``abort``); the answer comes when all have swapped, and the pin moves to the new version;
+* with ``follow`` (a function naming the version that should be served, polled every
+  ``FOLLOW_S``), runs that same reload itself whenever the version it names changes: a
+  promotion in the registry reaches every worker. A reload asked for by hand in between
+  stands until the followed version changes again;
+* gives the workers one folder for their metrics (``PROMETHEUS_MULTIPROC_DIR``, a new
+  temporary one unless it is set), so that ``/metrics`` on any worker sums them all; the
+  gauges of a worker that ends are dropped, and the folder is removed at the end;
 * stops the workers gracefully on SIGINT/SIGTERM; a worker whose supervisor is gone stops.
 """
 
@@ -36,9 +43,11 @@ import errno
 import itertools
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +71,8 @@ STALL_S = 120.0  # default: the event loop of a ready worker ticks every 0.1 s
 PREPARE_TIMEOUT_S = 300.0  # for every worker to load and verify a version
 COMMIT_TIMEOUT_S = 30.0
 START_WAIT_S = 120.0  # a reload first waits for workers that are starting
+FOLLOW_S = 1.0  # how often ``follow`` is asked which version should be served
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 
 
 def _say(message: str) -> None:
@@ -346,8 +357,10 @@ def serve(
     workers: int = 1,
     model: str = "",
     announce: Callable[[str], None] = _say,
+    follow: Callable[[], str | None] | None = None,
 ) -> None:
-    """Serve the application factory ``app`` on version ``model`` until interrupted.
+    """Serve the application factory ``app`` on version ``model`` until interrupted, and
+    move every worker to the version ``follow()`` names whenever that changes.
 
     Raise ServeError before anything is started if the port is taken (by a tagger or any
     other program), or when no worker can start; ``announce`` gets one line once the first
@@ -365,11 +378,26 @@ def serve(
     # 8 batch clients on 2 workers). Workers are new processes, so they read it at start.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     lock = port_lock(host, port)
+    own_metrics = not os.environ.get(METRICS_DIR_ENV)
+    if own_metrics:  # workers are new processes: they read it when they import the library
+        os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="tagger-metrics-")
     try:
         check_port_free(host, port)
-        Supervisor(app, host, port, workers, model, announce).run()
+        Supervisor(app, host, port, workers, model, announce, follow).run()
     finally:
         lock.close()
+        if own_metrics:
+            shutil.rmtree(os.environ.pop(METRICS_DIR_ENV), ignore_errors=True)
+
+
+def _metrics_gone(pid: int) -> None:
+    """Drop the live-worker gauges of a worker that ended (its counters stay in the sums)."""
+    if os.environ.get(METRICS_DIR_ENV) and pid:
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:
+            return
+        multiprocess.mark_process_dead(pid)
 
 
 @dataclass
@@ -414,9 +442,13 @@ class Supervisor:
         workers: int,
         model: str,
         announce: Callable[[str], None] = _say,
+        follow: Callable[[], str | None] | None = None,
     ) -> None:
         self.app, self.host, self.port, self.model = app, host, port, model
         self.announce = announce
+        self.follow = follow
+        self.followed: str | None = None  # the first answer is the pinned version, or newer
+        self.follow_at = 0.0
         self.context = multiprocessing.get_context("spawn")
         self.slots = [_Slot(i) for i in range(workers)]
         self.state = threading.Condition()  # guards slot states, replies, reloading
@@ -445,6 +477,7 @@ class Supervisor:
         pid, code, was = slot.process.pid, slot.process.exitcode, slot.state
         if slot.conn is not None:
             slot.conn.close()
+        _metrics_gone(pid or 0)
         slot.process, slot.conn, slot.state = None, None, "waiting"
         if was == "ready" and now - slot.ready_at >= STABLE_S:
             slot.failures, slot.retry_at = 0, now
@@ -526,7 +559,9 @@ class Supervisor:
                 for i, (_, pid) in asked.items()
             }
 
-    def reload(self, requester: _Slot, request: int, ref: str) -> None:
+    def reload(self, requester: _Slot | None, request: int, ref: str) -> None:
+        """Move every ready worker to ``ref`` in two phases; answer ``requester`` (a worker
+        that asked), or say how it went when the supervisor itself asked (``follow``)."""
         result = ReloadResult(ref, 0, {0: "the reload did not run"})
         try:
             with self.state:
@@ -555,7 +590,30 @@ class Supervisor:
             with self.state:
                 self.reloading = False
                 self.state.notify_all()
-            requester.send(("reply", request, result))
+            if requester is not None:
+                requester.send(("reply", request, result))
+            elif result.ok:
+                _say(f"now serving {ref} (promoted in the registry) in every worker")
+            else:
+                _say(f"{ref} was promoted, but not swapped in: {result.reason()}")
+
+    def follow_registry(self, now: float) -> None:
+        """Reload on the version ``follow`` names, once each time it changes (call holding
+        ``state``, not reloading)."""
+        if self.follow is None or now < self.follow_at:
+            return
+        self.follow_at = now + FOLLOW_S
+        try:
+            target = self.follow()
+        except Exception as exc:  # a registry being written, a file gone: ask again later
+            _say(f"cannot read which version to serve: {exc}")
+            return
+        if target is None or target == self.followed:
+            return
+        self.followed = target
+        if target != self.model and any(s.state == "ready" for s in self.slots):
+            self.reloading = True
+            threading.Thread(target=self.reload, args=(None, -1, target), daemon=True).start()
 
     # --- the main loop --------------------------------------------------------------------
     def run(self) -> None:
@@ -601,6 +659,8 @@ class Supervisor:
                     slot.state = "stalled"
                 elif process is None and not self.reloading and now >= slot.retry_at:
                     self.start(slot)
+            if not self.reloading:
+                self.follow_registry(now)
             self.state.notify_all()
 
     def stop_all(self) -> None:

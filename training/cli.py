@@ -20,6 +20,7 @@ from classifier import __version__
 from classifier.errors import ClassifierError
 from classifier.feedback import ENV as FEEDBACK_ENV
 from classifier.registry import DEFAULT_NAME, MODELS_DIR_ENV
+from training.gate import DEFAULT_MARGIN
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -63,6 +64,25 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
+GateCorpus = Annotated[
+    list[Path],
+    typer.Option(
+        "--gate-corpus",
+        help="Documents the promotion gate scores the new and the served version on "
+        "(default: the new version's validation documents).",
+    ),
+]
+GateMargin = Annotated[
+    float,
+    typer.Option(
+        "--gate-margin",
+        envvar="TAGGER_GATE_MARGIN",
+        min=0.0,
+        max=1.0,
+        help="How much lower (0-1) document micro- or macro-F1 may be than the served "
+        "version's for the new one to be served.",
+    ),
+]
 FeedbackDb = Annotated[
     str | None,
     typer.Option(
@@ -141,24 +161,22 @@ def train_cli(
             help="Also learn from the corrections in this feedback store (path or URL).",
         ),
     ] = None,
+    gate_corpus: GateCorpus = [],  # noqa: B006
+    gate_margin: GateMargin = DEFAULT_MARGIN,
 ) -> None:
-    """Train a model on CORPUS and save it as a new version of NAME."""
+    """Train a model on CORPUS and save it as a new version of NAME; it is served if the
+    promotion gate passes it (see `tagger models`)."""
     from classifier.config import load_config, with_overrides
     from training.train import train
 
     cfg = with_overrides(load_config(config), overrides)
     progress, hook = _progress()
+    gate = {"gate_corpus": gate_corpus or None, "gate_margin": gate_margin}
     with progress:
         result = train(
-            corpus,
-            models_dir,
-            name=name,
-            config=cfg,
-            jobs=jobs,
-            strict=strict,
-            progress=hook,
-            feedback=feedback,
-        )
+            corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook,
+            feedback=feedback, **gate,
+        )  # fmt: skip
     _report_skips(result.report)
     for line in result.summary():
         err.print(Text(line), soft_wrap=True)
@@ -180,8 +198,11 @@ def tune_cli(
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
     strict: Strict = False,
+    gate_corpus: GateCorpus = [],  # noqa: B006
+    gate_margin: GateMargin = DEFAULT_MARGIN,
 ) -> None:
-    """Search hyperparameters on a validation split of CORPUS, then train the best."""
+    """Search hyperparameters on a validation split of CORPUS, then train the best (served
+    if the promotion gate passes it)."""
     from classifier.config import load_config
     from classifier.tune import load_grid
     from training.train import tune_and_train
@@ -198,6 +219,8 @@ def tune_cli(
             jobs=jobs,
             strict=strict,
             progress=hook,
+            gate_corpus=gate_corpus or None,
+            gate_margin=gate_margin,
         )
     tuning = result.metadata["tuning"]
     for trial in tuning["trials"]:
@@ -205,6 +228,8 @@ def tune_cli(
     best = f"best {tuning['best']} (validation document micro-F1 {tuning['best_score']:.4f})"
     out.print(Text(best), soft_wrap=True)
     out.print(Text(f"saved {result.ref} to {result.folder}"), soft_wrap=True)
+    if result.gate:
+        out.print(Text(result.gate.line()), soft_wrap=True)
 
 
 @app.command("eval")
@@ -218,22 +243,31 @@ def eval_cli(
     per_label: Annotated[int, typer.Option(min=0, help="Show this many labels, by support.")] = 10,
     jobs: Jobs = 1,
     strict: Strict = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a self-contained HTML report (plots, tables)."),
+    ] = None,
 ) -> None:
     """Evaluate a model on a labelled CORPUS at paragraph and document level."""
     from classifier.registry import load_model
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate_scored
     from training.report import metrics_table, per_label_table, write_json_atomic
 
     loaded = load_model(models_dir, model)
     progress, hook = _progress()
     with progress:
-        result = evaluate(loaded, corpus, jobs=jobs, strict=strict, progress=hook)
+        result, scored = evaluate_scored(loaded, corpus, jobs=jobs, strict=strict, progress=hook)
     out.print(metrics_table(result))
     if per_label:
         out.print(per_label_table(result["document"]["per_label"], per_label))
     if json_out:
         write_json_atomic(json_out, result)
         err.print(Text(f"wrote {json_out}"), soft_wrap=True)
+    if report:
+        from training.html_report import write_report
+
+        write_report(report, loaded, result, scored)
+        err.print(Text(f"wrote {report}"), soft_wrap=True)
 
 
 @app.command("predict")
@@ -275,9 +309,10 @@ def serve_cli(
     ] = 1,
     feedback_db: FeedbackDb = None,
 ) -> None:
-    """Serve the HTTP API and the web page."""
+    """Serve the HTTP API and the web page. Given NAME or NAME@latest, every worker moves to
+    a version promoted in the registry within about a second."""
     from classifier import workers as service
-    from classifier.registry import verify
+    from classifier.registry import LATEST, ModelRef, served_ref, verify
 
     folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
     if feedback_db:
@@ -289,16 +324,40 @@ def serve_cli(
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
     pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
+    ref = ModelRef.parse(model)
+    follow = (lambda: served_ref(models_dir, ref.name)) if ref.version == LATEST else None
     # "serving" is said by the supervisor once the port is known free and a worker answers
-    service.serve(API_APP, host, port, workers, model=pinned, announce=err.print)
+    service.serve(API_APP, host, port, workers, pinned, err.print, follow)
+
+
+@app.command("promote")
+def promote_cli(
+    model: Annotated[str, typer.Argument(help="The version to serve, NAME@VERSION.")],
+    models_dir: ModelsDir = Path("models"),
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "promoted by hand",
+) -> None:
+    """Serve NAME@VERSION whatever the promotion gate said (a running `tagger serve` of
+    NAME follows within a second)."""
+    from classifier.registry import promote
+
+    out.print(Text(f"promoted {promote(models_dir, model, reason)}: now served"), soft_wrap=True)
 
 
 @app.command("models")
-def models_cli(models_dir: ModelsDir = Path("models")) -> None:
-    """List trained model versions with their headline validation metrics."""
-    from classifier.registry import list_models
+def models_cli(
+    models_dir: ModelsDir = Path("models"),
+    card: Annotated[
+        str | None, typer.Option("--card", help="Print the model card of NAME[@VERSION].")
+    ] = None,
+) -> None:
+    """List trained model versions: which is served, the candidates and why, headline
+    validation metrics; or print one version's model card (Markdown)."""
+    from classifier.registry import list_models, version_card
     from training.report import models_table
 
+    if card:
+        sys.stdout.write(version_card(models_dir, card))
+        return
     rows = list(list_models(models_dir))
     if not rows:
         err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)

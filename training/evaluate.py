@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from classifier.artifact import LoadedModel
 from classifier.corpus import ReadReport, read_corpus
@@ -20,6 +22,15 @@ from training.train import DECISION_RULE, counted
 SCORE_BATCH = 4096
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A corpus prepared and scored: what a report plots beyond the metrics."""
+
+    data: PreparedCorpus
+    par_scores: NDArray[np.floating]
+    doc_scores: NDArray[np.floating]
+
+
 def evaluate(
     loaded: LoadedModel,
     corpus: Sequence[str | Path],
@@ -29,6 +40,18 @@ def evaluate(
     progress: ProgressHook = no_progress,
 ) -> dict[str, Any]:
     """Score every paragraph and document of ``corpus`` with the model's own decision rule."""
+    return evaluate_scored(loaded, corpus, jobs=jobs, strict=strict, progress=progress)[0]
+
+
+def evaluate_scored(
+    loaded: LoadedModel,
+    corpus: Sequence[str | Path],
+    *,
+    jobs: int = 1,
+    strict: bool = False,
+    progress: ProgressHook = no_progress,
+) -> tuple[dict[str, Any], Scored]:
+    """``evaluate``, with the prepared corpus and its score matrices."""
     model = loaded.model
     report = ReadReport()
     docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
@@ -42,14 +65,20 @@ def evaluate(
         "conventions": "P@k = hits in top k / k; macro over labels in the gold standard; "
         "gold labels unknown to the model count as misses",
     }
-    result.update(evaluate_prepared(model, data))
+    scored = score_prepared(model, data)
+    result.update(metrics_of(model, scored))
     unseen = {t for tags in data.doc_tags for t in tags} - set(model.labels)
     result["labels_unknown_to_model"] = sorted(unseen)
-    return result
+    return result, scored
 
 
 def evaluate_prepared(model: TopicClassifier, data: PreparedCorpus) -> dict[str, Any]:
     """Paragraph and document metrics of a prepared corpus under the model's decision rule."""
+    return metrics_of(model, score_prepared(model, data))
+
+
+def score_prepared(model: TopicClassifier, data: PreparedCorpus) -> Scored:
+    """The paragraph and document score matrices of a prepared corpus."""
     par_scores = np.vstack(
         [
             model.score_prepared(data.texts[i : i + SCORE_BATCH])
@@ -63,13 +92,18 @@ def evaluate_prepared(model: TopicClassifier, data: PreparedCorpus) -> dict[str,
         data.n_documents,
         par_scores,
     )
-    cfg, labels = model.config, list(model.labels)
+    return Scored(data, par_scores, doc_scores)
+
+
+def metrics_of(model: TopicClassifier, scored: Scored) -> dict[str, Any]:
+    """Paragraph and document metrics under the model's decision rule."""
+    data, cfg, labels = scored.data, model.config, list(model.labels)
     return {
         level: evaluate_scores(
             scores, gold, labels, model.threshold(level), cfg.min_labels, cfg.max_labels
         )
         for level, scores, gold in (
-            ("paragraph", par_scores, data.paragraph_tags()),
-            ("document", doc_scores, data.doc_tags),
+            ("paragraph", scored.par_scores, data.paragraph_tags()),
+            ("document", scored.doc_scores, data.doc_tags),
         )
     }

@@ -66,22 +66,28 @@ def per_label_table(per_label: dict[str, dict[str, float]], n: int) -> Table:
 
 
 def models_table(rows: list[dict[str, Any]]) -> Table:
+    """Every version: which is served, which are candidates and why, headline metrics."""
     table = Table(title="trained models (metrics on the validation split)")
     table.add_column("model", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("created", no_wrap=True)
     for col in ("docs", "labels", "doc µF1", "doc P@1", "par µF1"):
         table.add_column(col, justify="right")
+    table.add_column("why", overflow="fold", min_width=30)
     for meta in rows:
         val = meta.get("metrics", {}).get("validation", {})
         doc, par = val.get("document", {}), val.get("paragraph", {})
+        promotion = meta.get("promotion", {})
         table.add_row(
             f"{meta.get('name')}@{meta.get('version')}",
+            str(promotion.get("status", "")),
             str(meta.get("created_at", ""))[:16].replace("T", " "),
             str(meta.get("corpus", {}).get("documents_read", "")),
             str(len(meta.get("labels", []))),
             _fmt(doc.get("micro", {}).get("f1")),
             _fmt(doc.get("p@1")),
             _fmt(par.get("micro", {}).get("f1")),
+            str(promotion.get("reason", "")),
         )
     return table
 

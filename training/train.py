@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from classifier import __version__, tokenizer
-from classifier.artifact import read_metadata
+from classifier.artifact import LoadedModel, read_metadata
 from classifier.config import TrainingConfig
 from classifier.corpus import Document, ReadReport, read_corpus
 from classifier.dataset import prepare_corpus
@@ -22,7 +22,8 @@ from classifier.feedback import MergeReport, corrections, merge, open_store, sho
 from classifier.fit import FitReport, fit_classifier
 from classifier.model import TopicClassifier
 from classifier.progress import ProgressHook, no_progress
-from classifier.registry import new_version, save_model
+from classifier.registry import adopt_newest, new_version, save_model
+from training.gate import DEFAULT_MARGIN, GateDecision, gate
 
 MAX_SKIPS_IN_METADATA = 200
 DECISION_RULE = (
@@ -38,6 +39,7 @@ class TrainResult:
     folder: Path
     metadata: dict[str, Any]
     report: ReadReport
+    gate: GateDecision | None = None
 
     @property
     def ref(self) -> str:
@@ -67,7 +69,7 @@ class TrainResult:
         return (
             f"saved {self.ref} to {self.folder}  labels={len(self.metadata['labels'])}  "
             f"validation document micro-F1={f1:.3f}"
-        )
+        ) + (f"\n{self.gate.line()}" if self.gate else "")
 
 
 def library_versions() -> dict[str, str]:
@@ -98,8 +100,11 @@ def train(
     progress: ProgressHook = no_progress,
     extra_metadata: dict[str, Any] | None = None,
     feedback: str | Path | None = None,
+    gate_corpus: Sequence[str | Path] | None = None,
+    gate_margin: float = DEFAULT_MARGIN,
 ) -> TrainResult:
-    """Read ``corpus``, fit a tagger, and save it as a new version of ``name``.
+    """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
+    promotion gate (``training.gate``) decide whether it is served.
 
     With ``feedback`` (a feedback store's path or URL) the latest correction of each
     document is learnt too: it overrides the corpus document of the same id, or is added.
@@ -121,6 +126,7 @@ def train(
     model, fit = fit_classifier(data, cfg, jobs, progress)
     fitted = time.perf_counter()
     meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
+    meta["training"]["label_documents"] = label_documents(data.doc_tags, model.labels)
     meta.update(extra_metadata or {})
     meta["training"]["seconds"] = {
         "read_and_segment": round(prepared - started, 3),
@@ -130,8 +136,21 @@ def train(
     if feedback is not None:
         meta["feedback"] = {"store": shown(feedback), **merged.summary()}
         sha = hashlib.sha256(f"{sha}+{merged.sha256}".encode()).hexdigest()
+    adopt_newest(models_dir, name)  # saving must not change what a name without a record serves
     folder = save_model(models_dir, name, model, meta, new_version(sha))
-    return TrainResult(folder, read_metadata(folder), report)
+    saved = LoadedModel(model, read_metadata(folder), folder)
+    decision = gate(models_dir, saved, gate_corpus=gate_corpus, margin=gate_margin)
+    return TrainResult(folder, saved.metadata, report, decision)
+
+
+def label_documents(doc_tags: Sequence[Sequence[str]], labels: Sequence[str]) -> dict[str, int]:
+    """How many training documents carry each label (the report plots F1 against it)."""
+    counts = dict.fromkeys(labels, 0)
+    for tags in doc_tags:
+        for t in set(tags):
+            if t in counts:
+                counts[t] += 1
+    return counts
 
 
 def _corrections(feedback: str | Path) -> list[Document]:
@@ -202,6 +221,9 @@ def build_metadata(
             "documents": report.n_documents,
             "fit_documents": fit.n_fit_documents,
             "validation_documents": fit.n_validation_documents,
+            # held out from calibration and threshold tuning (and from the final weights
+            # only when refit_on_all is false): the promotion gate's default evaluation set
+            "validation_ids": fit.validation_ids,
             "paragraphs": n_paragraphs,
             "features": fit.n_features,
             "weights": fit.n_weights,
@@ -219,8 +241,11 @@ def tune_and_train(
     jobs: int = 1,
     strict: bool = False,
     progress: ProgressHook = no_progress,
+    gate_corpus: Sequence[str | Path] | None = None,
+    gate_margin: float = DEFAULT_MARGIN,
 ) -> TrainResult:
-    """Search hyperparameters on the validation split, then train and save the winner.
+    """Search hyperparameters on the validation split, then train and save the winner
+    (through the promotion gate).
 
     The search and every trial are recorded under ``tuning`` in the metadata.
     """
@@ -255,4 +280,6 @@ def tune_and_train(
         strict=strict,
         progress=progress,
         extra_metadata={"tuning": tuning},
+        gate_corpus=gate_corpus,
+        gate_margin=gate_margin,
     )

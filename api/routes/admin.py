@@ -30,7 +30,7 @@ class ReloadRequest(BaseModel):
         None,
         max_length=200,
         description="NAME[@VERSION] inside the models folder; default: the configured model "
-        "(its latest version).",
+        "(its latest version: the one promoted in the registry).",
     )
 
 

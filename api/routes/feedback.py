@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from api import metrics
 from api.dependencies import ModelDep, SettingsDep
 from api.jsonroute import JSONBodyRoute
 from api.schemas import FeedbackResponse, feedback_request
@@ -71,6 +72,8 @@ def router(settings: Settings) -> APIRouter:
             raise HTTPException(refused[0], refused[1], headers={"WWW-Authenticate": "Bearer"})
         record = body.record()
         check(record, labels_of(record.model, model, settings))
-        return FeedbackResponse(status="stored", seq=store.add(record))
+        seq = store.add(record)
+        metrics.count_feedback()
+        return FeedbackResponse(status="stored", seq=seq)
 
     return routes

@@ -1,4 +1,4 @@
-"""GET /healthz, /v1/labels and /v1/model.
+"""GET /healthz, /v1/labels, /v1/model and /v1/model/card.
 
 ``async``: they only read the model serving now, so they are answered on the event loop
 without a thread hop, also while a big request is tagged in the worker's thread.
@@ -11,9 +11,11 @@ import re
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 
 from api.dependencies import ModelDep
 from api.schemas import HealthResponse, LabelsResponse, ModelResponse
+from classifier.card import model_card
 
 router = APIRouter(tags=["model"])
 # An absolute path (POSIX, home-relative or Windows) at the start of a string or after a
@@ -64,3 +66,11 @@ async def model_info(model: ModelDep) -> ModelResponse:
     thresholds, metrics."""
     meta = public_metadata(model.metadata)
     return ModelResponse(name=meta["name"], version=meta["version"], metadata=meta)
+
+
+@router.get("/v1/model/card", response_class=PlainTextResponse)
+async def card(model: ModelDep) -> PlainTextResponse:
+    """The model card of the version serving (Markdown): data, settings, metrics, known
+    limits; corpus files by name, no paths."""
+    text = model_card(public_metadata(model.metadata))
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

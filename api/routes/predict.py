@@ -8,6 +8,7 @@ from collections.abc import Callable
 import anyio
 from fastapi import APIRouter, Request, Response
 
+from api import metrics
 from api.budget import ClientGone, Job, OverBudget, disconnected
 from api.dependencies import ModelDep, TaggingDep
 from api.jsonroute import JSONBodyRoute
@@ -148,6 +149,7 @@ def answer(
         paragraphs=request.paragraphs,
         checkpoint=checkpoint,
     )
+    metrics.count_tags(sum(len(p.tags) for p in predictions))
     why: list[Explanation | None] = [None] * len(predictions)
     if request.explain:
         why = list(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from classifier.artifact import ARRAYS_FILE, META_FILE
-from classifier.registry import load_model, new_version, save_model
+from classifier.registry import load_model, new_version, promote, save_model
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -86,8 +86,11 @@ def test_reload_gives_back_the_memory_of_the_replaced_model(
 
 
 def test_reload_without_body_takes_the_latest_version(models: Path) -> None:
+    """``latest`` is the promoted version: a version only saved is a candidate."""
     with client(models) as c:
         new = second_version(models)
+        assert c.post("/v1/admin/reload", headers=AUTH).json()["model"] != new
+        promote(models, new)
         response = c.post("/v1/admin/reload", headers=AUTH)
         assert response.status_code == 200
         assert response.json()["model"] == new

@@ -5,6 +5,7 @@ PostgreSQL, and a store failure a 503, never a 500."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -51,14 +52,23 @@ def good(c: TestClient) -> dict[str, object]:
     }
 
 
-def test_a_record_is_stored_whole(models: Path, feedback_db: str) -> None:
+def counted(c: TestClient) -> float:
+    """tagger_feedback_total in /metrics (records stored by this process)."""
+    found = re.search(r"^tagger_feedback_total (\S+)$", c.get("/metrics").text, re.M)
+    assert found is not None
+    return float(found.group(1))
+
+
+def test_a_record_is_stored_whole_and_counted(models: Path, feedback_db: str) -> None:
     with client(models, feedback_db) as c:
+        before = counted(c)
         body = good(c)
         response = c.post("/v1/feedback", json=body, headers=AUTH)
         assert response.status_code == 201, response.text
         assert response.json()["status"] == "stored"
         del body["id"]  # optional
         assert c.post("/v1/feedback", json=body, headers=AUTH).status_code == 201
+        assert counted(c) == before + 2
     store = open_store(feedback_db)
     first, second = store.records()
     assert store.count() == 2

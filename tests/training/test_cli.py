@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from classifier.registry import PROMOTION_FILE
 from training.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,11 @@ def run_tagger(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedP
         env=clean_env(**env),
         timeout=120,
     )
+
+
+def version_folders(parent: Path) -> list[Path]:
+    """The version folders of a model (not its promotion record)."""
+    return [p for p in parent.iterdir() if p.name != PROMOTION_FILE]
 
 
 def json_lines(text: str) -> list[dict]:
@@ -103,7 +109,7 @@ def test_train_then_models_lists_it(runner: CliRunner, tmp_path: Path, sample_di
         ["train", str(sample_dir), "--name", "cli", "--models-dir", str(models), "--set", "C=0.5"],
     )
     assert result.exit_code == 0, result.output
-    (folder,) = (models / "cli").iterdir()
+    (folder,) = version_folders(models / "cli")
     assert f"saved cli@{folder.name}" in result.stdout
     assert "read 72 documents" in result.stderr
     meta = json.loads((folder / "metadata.json").read_text())
@@ -124,7 +130,7 @@ def test_tune_records_the_search_and_trains_the_winner(
         app, ["tune", str(sample_dir), "--grid", str(grid), "--models-dir", str(models)]
     )
     assert result.exit_code == 0, result.output
-    (folder,) = (models / "default").iterdir()
+    (folder,) = version_folders(models / "default")
     meta = json.loads((folder / "metadata.json").read_text())
     tuning = meta["tuning"]
     assert tuning["objective"] == "validation document micro-F1"
@@ -605,7 +611,7 @@ def test_tune_takes_an_inline_grid(runner: CliRunner, tmp_path: Path, tiny_corpu
         app, ["tune", str(tiny_corpus), "--grid", '{"C": [2]}', "--models-dir", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    (folder,) = (tmp_path / "default").iterdir()
+    (folder,) = version_folders(tmp_path / "default")
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["tuning"]["grid"] == {"C": [2.0]}
 
@@ -691,7 +697,7 @@ def test_random_settings_end_in_success_or_one_clean_line(
     event(f"exit code {code}")
     assert "internal error" not in stderr and "Traceback" not in stderr, stderr
     if code == 0:
-        assert len(list((models / "default").iterdir())) == 1
+        assert len(version_folders(models / "default")) == 1
     else:
         assert code == 1, stderr
         lines = stderr.strip().splitlines()

@@ -74,7 +74,7 @@ def test_train_learns_the_corrections_and_counts_them(
     )
     assert result.exit_code == 0, result.output
     assert "learnt 3 of 4 corrections" in result.stderr
-    (folder,) = (models / "default").iterdir()
+    (folder,) = [p for p in (models / "default").iterdir() if p.is_dir()]  # not the record
     meta = json.loads((folder / "metadata.json").read_text())
     fb = meta["feedback"]
     assert (fb["corrections"], fb["used"], fb["overrode"], fb["added"], fb["removed"]) == (
