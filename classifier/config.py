@@ -264,6 +264,10 @@ class TrainingConfig:
     # ``min_label_positives`` positive validation items; the global threshold for the others
     label_thresholds: bool = False
     min_label_positives: int = setting(5, ge=1, le=MAX_COUNT)
+    # document thresholds of their own for the labels on fewer than ``rare_label_cuts``
+    # training documents: LibMultiLabel's micro + macro cut in each cross-validation fold,
+    # averaged (0 = none; needs cv_folds >= 2)
+    rare_label_cuts: int = setting(0, ge=0, le=MAX_COUNT)
     min_labels: int = setting(1, ge=0, le=MAX_LABELS)
     max_labels: int = setting(10, ge=1, le=MAX_LABELS)
     # refit the first level on all documents once tuned; false: keep the model fitted without
@@ -288,6 +292,11 @@ class TrainingConfig:
             not self.stacking or self.cv_folds >= 2,
             "stacking",
             "needs out-of-fold scores: set 'cv_folds' >= 2 (or 'stacking' = false)",
+        )
+        _check(
+            self.rare_label_cuts == 0 or self.cv_folds >= 2,
+            "rare_label_cuts",
+            "are made in cross-validation folds: set 'cv_folds' >= 2",
         )
         _check(
             self.neighbours == 0 or self.cv_folds == 0,

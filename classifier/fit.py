@@ -311,15 +311,15 @@ def fit_cross_validated(
     level: dict[str, float] = {}
     per_label = {}
     results = {}
-    for name, scores, gold_tags, groups in (
-        ("paragraph", par_scores, par_gold, par_doc),
-        ("document", doc_scores, data.doc_tags, np.arange(n_docs)),
+    for name, scores, gold_tags, groups, row_folds in (
+        ("paragraph", par_scores, par_gold, par_doc, None),
+        ("document", doc_scores, data.doc_tags, np.arange(n_docs), folds),
     ):
-        t, vector = fit_thresholds(scores, gold_tags, labels, cfg)
+        t, vector = fit_thresholds(scores, gold_tags, labels, cfg, row_folds)
         level[name] = t
         if vector is not None:
             per_label[name] = vector
-        results[name] = cross_fitted_metrics(scores, gold_tags, labels, cfg, groups)
+        results[name] = cross_fitted_metrics(scores, gold_tags, labels, cfg, groups, row_folds)
         results[name].pop("per_label")
     lap("thresholds")
     cv["seconds"] = seconds

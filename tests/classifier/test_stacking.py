@@ -12,6 +12,7 @@ import pytest
 from classifier.config import TrainingConfig
 from classifier.corpus import Document
 from classifier.dataset import PreparedCorpus, document_folds, prepare_corpus
+from classifier.decision import tune_rare_label_cuts
 from classifier.errors import ClassifierError
 from classifier.evaluate import evaluate_scores
 from classifier.fit import fit_classifier
@@ -23,6 +24,7 @@ from classifier.stacking import (
     global_micro_f1,
     inputs,
 )
+from classifier.thresholds import fit_thresholds
 from training.evaluate import evaluate_prepared
 
 TOPICS = 6
@@ -159,6 +161,7 @@ def test_saved_and_loaded_to_the_bit(tmp_path: Path, corpus, stacked) -> None:
         ({"neighbours": 5}, ["'neighbours'", "'cv_folds' = 0"]),
         ({"stack_candidates": 0}, ["'stack_candidates'", "from 1 to 1000"]),
         ({"cv_folds": 11}, ["'cv_folds'", "from 0 to 10"]),
+        ({"rare_label_cuts": 5, "cv_folds": 0, "stacking": False}, ["'rare_label_cuts'"]),
     ],
 )
 def test_settings_that_cannot_work_are_refused(fields, words) -> None:
@@ -172,3 +175,27 @@ def test_one_validation_split_still_works(corpus) -> None:
     model, report = fit_classifier(corpus[0], cfg)
     assert model.stacker is None and report.n_validation_documents < corpus[0].n_documents
     assert evaluate_prepared(model, corpus[1])["document"]["micro"]["f1"] >= 0.8
+
+
+def test_rare_label_cuts_lower_a_rare_label_scored_low_and_keep_the_others() -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    gold = np.zeros((n, 3), dtype=bool)
+    gold[:, 0] = rng.random(n) < 0.5
+    gold[:, 1] = ~gold[:, 0]
+    gold[rng.choice(n, 6, replace=False), 2] = True  # rare, and scored low when present
+    scores = np.where(gold, 0.8, 0.1) + rng.normal(0, 0.05, (n, 3))
+    scores[:, 2] = np.where(gold[:, 2], 0.3, 0.05) + rng.normal(0, 0.02, n)
+    base = np.full(3, 0.5, dtype=np.float32)
+    folds = np.arange(n) % 3
+    cuts = tune_rare_label_cuts(scores, gold, folds, base, max_positives=10, min_labels=1)
+    assert cuts[0] == cuts[1] == np.float32(0.5)  # frequent labels keep the base threshold
+    assert 0.05 < cuts[2] < 0.3  # the rare one is found below the global threshold
+    found = scores[:, 2] >= cuts[2]
+    assert (found == gold[:, 2]).all()
+    cfg = TrainingConfig(rare_label_cuts=10)
+    labels = ["a", "b", "c"]
+    tags = [tuple(t for t, g in zip(labels, row, strict=True) if g) for row in gold]
+    _, none = fit_thresholds(scores, tags, labels, TrainingConfig())
+    _, vector = fit_thresholds(scores, tags, labels, cfg, folds)
+    assert none is None and vector is not None and vector[2] < 0.3
