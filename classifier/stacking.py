@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights, sparse_dense_product
+from classifier.linear import LinearWeights
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -45,6 +45,8 @@ OFF_CANDIDATE_DROP = 10.0
 # liblinear's tolerance for level 2 (primal solver, its default)
 LEVEL2_TOL = 0.01
 LEVEL2_C = 1.0
+# multiply-adds of one level-2 product at most (bounds its memory; a batch is split beyond)
+PRODUCT_ENTRIES = 4_000_000
 # cuts tried when choosing (floor, mix): among a row's this many best labels on average
 CUT_DEPTH = 20
 
@@ -56,16 +58,27 @@ def document_views(
     whole_decision: NDArray[np.floating] | None,
 ) -> NDArray[np.float32]:
     """The first-level views of each document: mean of its paragraphs' decision values, then
-    (with ``whole_decision``) the whole document's and the max of its paragraphs'."""
+    (with ``whole_decision``) the whole document's and the max of its paragraphs'.
+
+    ``par_doc`` lists each paragraph's document in order (every document has one at least,
+    as ``prepare_text`` gives); a document's views depend on its own paragraphs only, not on
+    the batch it is scored in.
+    """
     par_doc = np.asarray(par_doc)
-    counts = np.bincount(par_doc, minlength=n_docs).astype(np.float64)
-    mean = np.zeros((n_docs, par_decision.shape[1]), dtype=np.float64)
-    np.add.at(mean, par_doc, par_decision)
-    mean = (mean / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    if len(par_doc) == n_docs:  # one paragraph each: the mean and the max are that paragraph
+        mean = top = np.asarray(par_decision, dtype=np.float32)
+    else:
+        if len(par_doc) and (np.any(np.diff(par_doc) < 0) or par_doc[0] != 0):
+            raise ValueError("paragraphs must be listed document by document")
+        starts = np.searchsorted(par_doc, np.arange(n_docs))
+        counts = np.diff(np.append(starts, len(par_doc)))
+        if np.any(counts == 0):
+            raise ValueError("every document needs a paragraph")
+        values = np.asarray(par_decision, dtype=np.float64)
+        mean = (np.add.reduceat(values, starts, axis=0) / counts[:, None]).astype(np.float32)
+        top = np.maximum.reduceat(values, starts, axis=0).astype(np.float32)
     if whole_decision is None:
-        return mean
-    top = np.full((n_docs, par_decision.shape[1]), -np.inf, dtype=np.float32)
-    np.maximum.at(top, par_doc, par_decision.astype(np.float32))
+        return np.array(mean, dtype=np.float32)
     return np.hstack([mean, np.asarray(whole_decision, dtype=np.float32), top])
 
 
@@ -79,11 +92,52 @@ def best_k_mask(scores: NDArray[np.floating], k: int) -> NDArray[np.bool_]:
 
 def inputs(views: NDArray[np.floating], floor: float, n_labels: int, k: int) -> sp.csr_matrix:
     """Level 2's input: ``max(view - floor, 0)``, each view cut to each row's ``k`` best."""
+    indptr, indices, data = _input_rows(views, floor, n_labels, k)
+    return sp.csr_matrix((data, indices, indptr), shape=views.shape)
+
+
+def _input_rows(
+    views: NDArray[np.floating], floor: float, n_labels: int, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+    """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix."""
     z = np.maximum(views - floor, 0).astype(np.float32)
     for v in range(views.shape[1] // n_labels):
         block = slice(v * n_labels, (v + 1) * n_labels)
         z[:, block][~best_k_mask(views[:, block], k)] = 0
-    return sp.csr_matrix(z)
+    rows, cols = np.nonzero(z)
+    indptr = np.zeros(len(z) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(z)), out=indptr[1:])
+    return indptr, cols.astype(np.int32), z[rows, cols]
+
+
+def level2_product(
+    rows: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    coef: sp.csr_matrix,
+    max_entries: int = PRODUCT_ENTRIES,
+) -> NDArray[np.float64]:
+    """``(z @ coef).toarray()`` for ``z`` given as CSR arrays, by gathering, for each input
+    of each row, its row of weights and summing them per label in float64
+    (``np.bincount``): for the few inputs a row has this is several times faster than a
+    SciPy product, and a row's result does not depend on the other rows of the batch (the
+    same sums in the same order)."""
+    indptr, indices, data = rows
+    n, n_labels = len(indptr) - 1, coef.shape[1]
+    lengths = coef.indptr[indices + 1] - coef.indptr[indices]
+    cumulative = np.concatenate([[0], np.cumsum(lengths)])
+    if n > 1 and cumulative[-1] > max_entries:
+        half = n // 2
+        top = (indptr[: half + 1], indices[: indptr[half]], data[: indptr[half]])
+        rest = (indptr[half:] - indptr[half], indices[indptr[half] :], data[indptr[half] :])
+        return np.vstack(
+            [level2_product(top, coef, max_entries), level2_product(rest, coef, max_entries)]
+        )
+    starts = np.repeat(coef.indptr[indices] - cumulative[:-1], lengths)
+    positions = starts + np.arange(int(cumulative[-1]))
+    row_of_input = np.repeat(np.arange(n), np.diff(indptr))
+    target = np.repeat(row_of_input, lengths) * n_labels + coef.indices[positions]
+    values = coef.data[positions].astype(np.float64) * np.repeat(data, lengths)
+    out = np.bincount(target, weights=values, minlength=n * n_labels)
+    return out.reshape(n, n_labels)
 
 
 @dataclass(frozen=True)
@@ -122,7 +176,7 @@ def apply_level2(
     minus ``OFF_CANDIDATE_DROP`` elsewhere, averaged with the mean by ``mix``."""
     n_labels = weights.n_labels
     mean = np.asarray(views[:, :n_labels], dtype=np.float32)
-    out = sparse_dense_product(inputs(views, floor, n_labels, k), weights.coef)
+    out = level2_product(_input_rows(views, floor, n_labels, k), weights.coef)
     out += weights.intercept
     out = np.where(best_k_mask(mean, k), out, mean - OFF_CANDIDATE_DROP)
     if mix:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from classifier.config import TrainingConfig
 from classifier.corpus import Document
@@ -19,10 +20,12 @@ from classifier.fit import fit_classifier
 from classifier.registry import load_model, save_model
 from classifier.stacking import (
     OFF_CANDIDATE_DROP,
+    _input_rows,
     document_views,
     fit_stacker,
     global_micro_f1,
     inputs,
+    level2_product,
 )
 from classifier.thresholds import fit_thresholds
 from training.evaluate import evaluate_prepared
@@ -199,3 +202,21 @@ def test_rare_label_cuts_lower_a_rare_label_scored_low_and_keep_the_others() -> 
     _, none = fit_thresholds(scores, tags, labels, TrainingConfig())
     _, vector = fit_thresholds(scores, tags, labels, cfg, folds)
     assert none is None and vector is not None and vector[2] < 0.3
+
+
+def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> None:
+    """Gathered in float64: equal to SciPy's product, and a row scores the same alone, in a
+    batch or in a batch split to bound memory (so one text and a batch agree to the bit)."""
+    rng = np.random.default_rng(0)
+    n, labels, n_views = 40, 30, 3
+    views = rng.normal(-1, 1, (n, n_views * labels)).astype(np.float32)
+    views[[0, -1]] = -5  # rows with no input at all
+    coef = sp.random(n_views * labels, labels, density=0.3, format="csr", random_state=1)
+    coef = coef.astype(np.float32)
+    rows = _input_rows(views, -1.0, labels, 5)
+    batch = level2_product(rows, coef)
+    expected = (inputs(views, -1.0, labels, 5) @ coef).toarray()
+    np.testing.assert_allclose(batch, expected, rtol=1e-5, atol=1e-5)
+    alone = [level2_product(_input_rows(views[i : i + 1], -1.0, labels, 5), coef) for i in range(n)]
+    assert np.array_equal(batch, np.vstack(alone))
+    assert np.array_equal(batch, level2_product(rows, coef, max_entries=10))
