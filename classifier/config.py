@@ -227,8 +227,8 @@ class TrainingConfig:
     # learner is a name of the registry in ``classifier.learners`` (svm, logistic, sgd, ...)
     learner: str = setting("svm", choices=learners.names)
     C: float = setting(1.0, ge=1e-6, le=1e6)
-    # the svm learner's stopping tolerance (liblinear's dual solver): 0.1 gives the scores of
-    # 1e-4 (document micro-F1 within 0.001 on the benchmark corpora) and fits ~15 % faster
+    # the svm learner's stopping tolerance (liblinear's dual solver): 0.1 gave the document
+    # micro-F1 of 1e-4 to 0.0002 on reuters21578 (BENCHMARKS.md) for fewer iterations
     tol: float = setting(0.1, gt=0.0, le=1.0)
     class_weight: Literal["balanced"] | None = None
     # weights with |w| <= prune_below are dropped (features are unit-length TF-IDF blocks):
