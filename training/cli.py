@@ -64,6 +64,15 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        envvar="TAGGER_CLUSTER",
+        help="Run on a Dask cluster: its scheduler's address (tcp://HOST:PORT), or local:N "
+        "for N local worker processes.",
+    ),
+]
 GateCorpus = Annotated[
     list[Path],
     typer.Option(
@@ -117,6 +126,7 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     progress = Progress(
@@ -124,6 +134,7 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
         disable=not err.is_terminal,
@@ -163,9 +174,11 @@ def train_cli(
     ] = None,
     gate_corpus: GateCorpus = [],  # noqa: B006
     gate_margin: GateMargin = DEFAULT_MARGIN,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME; it is served if the
-    promotion gate passes it (see `tagger models`)."""
+    promotion gate passes it (see `tagger models`). With --cluster the per-label models are
+    fitted on a Dask cluster's workers (the same model)."""
     from classifier.config import load_config, with_overrides
     from training.train import train
 
@@ -175,7 +188,7 @@ def train_cli(
     with progress:
         result = train(
             corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook,
-            feedback=feedback, **gate,
+            feedback=feedback, cluster=cluster, **gate,
         )  # fmt: skip
     _report_skips(result.report)
     for line in result.summary():

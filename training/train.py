@@ -93,6 +93,30 @@ def train(
     corpus: Sequence[str | Path],
     models_dir: Path,
     *,
+    cluster: str | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
+    promotion gate (``training.gate``) decide whether it is served (``_train`` has the
+    options).
+
+    With ``cluster`` (a Dask scheduler's address, or ``local:N``), the per-label models are
+    fitted on its workers, connected to before the corpus is read: the same model.
+    """
+    if cluster is None:
+        return _train(corpus, models_dir, **options)
+    from classifier.cluster import fitting_on
+
+    with fitting_on(cluster) as workers:
+        where = {"cluster": {"address": cluster, "workers": workers}}
+        options["extra_metadata"] = {**where, **(options.get("extra_metadata") or {})}
+        return _train(corpus, models_dir, **options)
+
+
+def _train(
+    corpus: Sequence[str | Path],
+    models_dir: Path,
+    *,
     name: str = "default",
     config: TrainingConfig | None = None,
     jobs: int = 1,
@@ -103,11 +127,9 @@ def train(
     gate_corpus: Sequence[str | Path] | None = None,
     gate_margin: float = DEFAULT_MARGIN,
 ) -> TrainResult:
-    """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
-    promotion gate (``training.gate``) decide whether it is served.
-
-    With ``feedback`` (a feedback store's path or URL) the latest correction of each
-    document is learnt too: it overrides the corpus document of the same id, or is added.
+    """``train`` on this machine. With ``feedback`` (a feedback store's path or URL) the
+    latest correction of each document is learnt too: it overrides the corpus document of
+    the same id, or is added.
     """
     cfg = (config or TrainingConfig()).resolved()
     tokenizer.warm_up(cfg.segmenter)

@@ -1,0 +1,130 @@
+"""Fitting on a Dask cluster: the same model as a local run, a lost worker survived, and
+addresses that do not work refused in one line. One LocalCluster (two worker processes)
+serves the module."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+distributed = pytest.importorskip("distributed")
+
+from classifier import cluster  # noqa: E402
+from classifier.config import TrainingConfig  # noqa: E402
+from classifier.corpus import read_corpus  # noqa: E402
+from classifier.errors import ClusterError  # noqa: E402
+from classifier.features import fit_features  # noqa: E402
+from classifier.labels import label_matrix  # noqa: E402
+from classifier.linear import LinearWeights, fit_one_vs_rest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster.connect("local:2") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def problem(sample_dir: Path) -> tuple[sp.csr_matrix, sp.csc_matrix, TrainingConfig]:
+    docs = list(read_corpus([sample_dir]))
+    labels = sorted({t for d in docs for t in d.tags})
+    cfg = TrainingConfig().resolved()
+    _, x = fit_features([d.text for d in docs], cfg)
+    return x, label_matrix([d.tags for d in docs], labels), cfg
+
+
+def same(a: LinearWeights, b: LinearWeights) -> None:
+    assert a.coef.shape == b.coef.shape
+    assert abs(a.coef - b.coef).max() <= 1e-6
+    np.testing.assert_array_equal(a.intercept, b.intercept)
+
+
+def test_fitting_on_the_cluster_gives_the_local_model(client, problem) -> None:
+    x, y, cfg = problem
+    seen: list[tuple[str, float | None, float]] = []
+
+    def hook(description: str, total: float | None = None):
+        seen.append((description, total, 0))
+        return lambda n: seen.append((description, total, n))
+
+    remote = fit_one_vs_rest(x, y, cfg, progress=hook, backend=cluster.DaskLabels(client, 3))
+    same(fit_one_vs_rest(x, y, cfg), remote)
+    assert seen[0][:2] == ("fitting", y.shape[1])  # labels done / total, a batch at a time
+    advances = [n for _, _, n in seen[1:]]
+    assert sum(advances) == y.shape[1] and max(advances) == 3 and len(advances) == 3
+
+
+def test_a_worker_killed_mid_run_changes_nothing(client, problem) -> None:
+    x, y, cfg = problem
+    scheduler = client.cluster.scheduler
+    killed: list[int] = []
+
+    def hook(description: str, total: float | None = None):
+        def advance(n: float) -> None:
+            if killed:
+                return
+            busy = [w for w in scheduler.workers.values() if w.processing]
+            assert busy, "every batch finished before a worker could be killed"
+            killed.append(busy[0].pid)
+            os.kill(busy[0].pid, signal.SIGKILL)
+
+        return advance
+
+    remote = fit_one_vs_rest(x, y, cfg, progress=hook, backend=cluster.DaskLabels(client, 1))
+    assert killed
+    same(fit_one_vs_rest(x, y, cfg), remote)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+
+
+def test_training_on_the_cluster_saves_the_local_model(
+    client, trained, sample_dir: Path, tmp_path: Path
+) -> None:
+    from classifier.registry import load_model
+    from training.train import train
+
+    result = train([sample_dir], tmp_path, name="default", cluster=client.scheduler.address)
+    assert result.metadata["cluster"] == {"address": client.scheduler.address, "workers": 2}
+    remote = load_model(tmp_path, "default").model
+    same(trained.model.scorer.weights, remote.scorer.weights)
+    assert remote.thresholds == trained.model.thresholds
+    assert remote.labels == trained.model.labels
+
+
+@pytest.mark.parametrize("address", ["local:0", "local:x", "local"])
+def test_a_bad_address_is_one_line(address: str) -> None:
+    with pytest.raises(ClusterError, match="bad cluster address"), cluster.connect(address):
+        pass
+
+
+def test_an_unreachable_scheduler_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
+    with (
+        pytest.raises(
+            ClusterError, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"
+        ),
+        cluster.connect("tcp://127.0.0.1:9"),
+    ):
+        pass
+
+
+def test_the_command_says_a_bad_address_in_one_line(sample_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "training.cli", "train", str(sample_dir)]
+        + ["--models-dir", str(tmp_path), "--cluster", "local:x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: bad cluster address 'local:x': expected tcp://HOST:PORT (a Dask scheduler), "
+        "HOST:PORT, or local:N (N local workers)"
+    ]
