@@ -174,14 +174,18 @@ def fit_one_vs_rest(
             delayed(fit_one)(j) for j in range(n_labels)
         )
     done = 0
-    for batch in batches:
-        for j, keep, w, b in batch:
-            rows.append(keep)
-            cols.append(np.full(len(keep), j, dtype=np.int32))
-            vals.append(w)
-            intercept[j] = b
-        done += len(batch)
-        advance(len(batch))
+    arriving = iter(batches)
+    try:
+        for batch in arriving:
+            for j, keep, w, b in batch:
+                rows.append(keep)
+                cols.append(np.full(len(keep), j, dtype=np.int32))
+                vals.append(w)
+                intercept[j] = b
+            done += len(batch)
+            advance(len(batch))
+    finally:  # a backend's generator ends here (its tasks cancelled), even on an error
+        getattr(arriving, "close", lambda: None)()
     if done != n_labels:
         raise RuntimeError(f"{done} of {n_labels} labels came back from the fitting backend")
     coef = sp.csr_matrix(

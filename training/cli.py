@@ -298,17 +298,61 @@ def predict_cli(
         bool,
         typer.Option(help="Give each tag the terms that raised its score, with their spans."),
     ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            file_okay=False,
+            help="Write the lines as parts in this folder, with a manifest; a re-run resumes.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Parts as jsonl, or parquet (with --out).")
+    ] = "jsonl",
+    part_documents: Annotated[
+        int, typer.Option("--part-documents", min=1, help="Documents a part (with --out).")
+    ] = 1024,
+    cluster: ClusterOpt = None,
 ) -> None:
-    """Tag documents; print one JSON line per input document."""
+    """Tag documents; print one JSON line per input document (or, with --out, write them as
+    parts, tagged on a Dask cluster with --cluster)."""
     from classifier.corpus import read_inputs
     from classifier.registry import load_model
     from training.report import prediction_lines
 
+    if out_dir is not None or cluster is not None:
+        _predict_to_folder(inputs or ["-"], out_dir, model, models_dir, fmt, part_documents,
+                           cluster, top_k=top_k, threshold=threshold, paragraphs=paragraphs,
+                           explain=explain)  # fmt: skip
+        return
     loaded = load_model(models_dir, model)
     documents = read_inputs(inputs or ["-"], sys.stdin)
     lines = prediction_lines(loaded.model, documents, top_k, threshold, paragraphs, explain=explain)
     for line in lines:
         sys.stdout.write(line)
+
+
+def _predict_to_folder(
+    inputs: list[str], out_dir: Path | None, model: str, models_dir: Path, fmt: str,
+    part_documents: int, cluster: str | None, **options: Any,
+) -> None:  # fmt: skip
+    from training.batch import BatchError, Options, predict_to_folder
+
+    if out_dir is None:
+        raise BatchError("--cluster writes its parts to a folder: give --out DIR")
+    progress, hook = _progress()
+    with progress:
+        result = predict_to_folder(
+            inputs, out_dir, models_dir, model, Options(**options), fmt=fmt,
+            part_documents=part_documents, cluster=cluster, progress=hook,
+        )  # fmt: skip
+    out.print(
+        Text(
+            f"tagged {result.documents} documents into {result.parts} part(s) in {result.out} "
+            f"({result.reused} reused from an earlier run)"
+        ),
+        soft_wrap=True,
+    )
 
 
 @app.command("serve")

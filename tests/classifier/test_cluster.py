@@ -1,6 +1,6 @@
 """Fitting on a Dask cluster: the same model as a local run, a lost worker survived, and
-addresses that do not work refused in one line. One LocalCluster (two worker processes)
-serves the module."""
+addresses that do not work refused in one line. One LocalCluster (two worker processes,
+``dask_client``) serves the session."""
 
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ from classifier.labels import label_matrix  # noqa: E402
 from classifier.linear import LinearWeights, fit_one_vs_rest  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    with cluster.connect("local:2") as c:
-        yield c
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +58,17 @@ def test_fitting_on_the_cluster_gives_the_local_model(client, problem) -> None:
     assert sum(advances) == y.shape[1] and max(advances) == 3 and len(advances) == 3
 
 
-def test_a_worker_killed_mid_run_changes_nothing(client, problem) -> None:
-    x, y, cfg = problem
+@pytest.fixture(scope="module")
+def slower_problem() -> tuple[sp.csr_matrix, sp.csc_matrix, TrainingConfig]:
+    """16 labels of about 0.1 s each: batches are still running when the first returns."""
+    rng = np.random.default_rng(0)
+    x = sp.random(3000, 2000, density=0.02, format="csr", random_state=0, dtype=np.float32)
+    y = sp.csc_matrix((x[:, :16].toarray() > 0) | (rng.random((3000, 16)) < 0.2))
+    return x, y, TrainingConfig().resolved()
+
+
+def test_a_worker_killed_mid_run_changes_nothing(client, slower_problem) -> None:
+    x, y, cfg = slower_problem
     scheduler = client.cluster.scheduler
     killed: list[int] = []
 
@@ -112,19 +120,17 @@ def test_an_unreachable_scheduler_is_named(monkeypatch: pytest.MonkeyPatch) -> N
         pass
 
 
-def test_the_command_says_a_bad_address_in_one_line(sample_dir: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_the_command_says_a_bad_address_in_one_line(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from training import cli
 
-    done = subprocess.run(
-        [sys.executable, "-m", "training.cli", "train", str(sample_dir)]
-        + ["--models-dir", str(tmp_path), "--cluster", "local:x"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
+    argv = ["tagger", "train", str(sample_dir), "--models-dir", str(tmp_path)]
+    monkeypatch.setattr("sys.argv", [*argv, "--cluster", "local:x"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: bad cluster address 'local:x': expected tcp://HOST:PORT (a Dask scheduler), "
         "HOST:PORT, or local:N (N local workers)"
     ]
