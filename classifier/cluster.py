@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import resource
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,11 +97,33 @@ def n_threads(client: Client) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
+def _usage() -> dict[str, float]:
+    """This process's peak resident memory (MB) and CPU seconds so far."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return {
+        "peak_rss_mb": round(use.ru_maxrss * unit / 2**20, 1),
+        "cpu_s": round(use.ru_utime + use.ru_stime, 3),
+    }
+
+
+def usage(client: Client) -> dict[str, Any]:
+    """Peak RSS and CPU seconds of this process (the client) and of each worker process
+    (since it started: a long-lived cluster's workers count earlier work too)."""
+    try:
+        workers = client.run(_usage)
+    except Exception:  # a worker going away while asked: report the others next time
+        workers = {}
+    return {"client": _usage(), "workers": dict(sorted(workers.items()))}
+
+
 class DaskLabels:
     """Fit the per-label models on the workers of ``client`` (a ``linear.LabelBackend``)."""
 
     def __init__(self, client: Client, batch_labels: int | None = None, retries: int = 1):
         self.client, self.batch_labels, self.retries = client, batch_labels, retries
+        # filled after every fit: the peak RSS of the client and each worker (``usage``)
+        self.usage: dict[str, Any] = {}
 
     def batch_size(self, n_labels: int) -> int:
         if self.batch_labels:
@@ -134,13 +158,21 @@ class DaskLabels:
             raise ClusterError(f"a batch of labels was lost with too many workers: {exc}") from None
         finally:
             client.cancel(futures + [matrix])
+            self.usage.update(usage(client))
 
 
 @contextmanager
-def fitting_on(address: str, batch_labels: int | None = None) -> Iterator[int]:
-    """Inside the block, every ``linear.fit_one_vs_rest`` fits on the cluster at ``address``;
-    yields its number of workers."""
+def fitting_on(address: str, batch_labels: int | None = None) -> Iterator[dict[str, Any]]:
+    """Inside the block, every ``linear.fit_one_vs_rest`` fits on the cluster at ``address``.
+
+    Yields a summary for the metadata: the address, the number of workers, and (updated in
+    place after each fit, so it is current when the metadata is written) the peak RSS of
+    the client and of each worker.
+    """
     from classifier.linear import label_backend
 
-    with connect(address) as client, label_backend(DaskLabels(client, batch_labels)):
-        yield len(client.nthreads())
+    with connect(address) as client:
+        backend = DaskLabels(client, batch_labels)
+        summary = {"address": address, "workers": len(client.nthreads()), "usage": backend.usage}
+        with label_backend(backend):
+            yield summary

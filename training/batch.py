@@ -77,6 +77,7 @@ class BatchResult:
     reused: int = 0
     documents: int = 0
     tagged: list[str] = field(default_factory=list)  # names of the parts tagged in this run
+    usage: dict[str, Any] = field(default_factory=dict)  # on a cluster: ``cluster.usage``
 
 
 _WORKER_MODELS: dict[str, LoadedModel] = {}
@@ -258,8 +259,11 @@ def tag_to_folder(
         for index, docs in todo():
             write(index, tag_partition(loaded, docs, options))
     else:
+        from classifier.cluster import usage
+
         for index, lines in _on_cluster(client, model, todo(), options):
             write(index, lines)
+        result.usage = usage(client)
     for name in stale:  # parts of a longer input than this one's: not part of this output
         manifest.parts.pop(name, None)
         (out / name).unlink(missing_ok=True)

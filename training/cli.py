@@ -353,6 +353,10 @@ def _predict_to_folder(
         ),
         soft_wrap=True,
     )
+    if result.usage:
+        from training.train import usage_line
+
+        err.print(Text(usage_line(result.usage)), soft_wrap=True)
 
 
 @app.command("serve")

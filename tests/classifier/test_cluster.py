@@ -96,7 +96,12 @@ def test_training_on_the_cluster_saves_the_local_model(
     from training.train import train
 
     result = train([sample_dir], tmp_path, name="default", cluster=client.scheduler.address)
-    assert result.metadata["cluster"] == {"address": client.scheduler.address, "workers": 2}
+    where = result.metadata["cluster"]
+    assert (where["address"], where["workers"]) == (client.scheduler.address, 2)
+    assert where["usage"]["client"]["peak_rss_mb"] > 0
+    assert len(where["usage"]["workers"]) == 2
+    assert all(w["peak_rss_mb"] > 0 for w in where["usage"]["workers"].values())
+    assert any(line.startswith("fitted on tcp://") for line in result.summary())
     remote = load_model(tmp_path, "default").model
     same(trained.model.scorer.weights, remote.scorer.weights)
     assert remote.thresholds == trained.model.thresholds

@@ -90,6 +90,7 @@ def test_on_a_cluster_each_worker_loads_the_model_once(
     result = run(sample_dir, trained_models_dir, tmp_path / "out", cluster=address)
     assert result.parts == 4
     assert joined(tmp_path / "out") == expected
+    assert len(result.usage["workers"]) == 2 and result.usage["client"]["peak_rss_mb"] > 0
 
     def loads() -> list[str]:
         from training import batch
