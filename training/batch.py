@@ -322,6 +322,8 @@ def predict_to_folder(
     from classifier import registry
     from classifier.corpus import read_inputs
 
+    if fmt not in FORMATS:
+        raise BatchError(f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401

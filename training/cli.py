@@ -320,7 +320,7 @@ def predict_cli(
     from classifier.registry import load_model
     from training.report import prediction_lines
 
-    if out_dir is not None or cluster is not None:
+    if out_dir is not None or cluster is not None or fmt != "jsonl":
         _predict_to_folder(inputs or ["-"], out_dir, model, models_dir, fmt, part_documents,
                            cluster, top_k=top_k, threshold=threshold, paragraphs=paragraphs,
                            explain=explain)  # fmt: skip
@@ -339,7 +339,7 @@ def _predict_to_folder(
     from training.batch import BatchError, Options, predict_to_folder
 
     if out_dir is None:
-        raise BatchError("--cluster writes its parts to a folder: give --out DIR")
+        raise BatchError("--cluster and --format write parts to a folder: give --out DIR")
     progress, hook = _progress()
     with progress:
         result = predict_to_folder(

@@ -115,3 +115,24 @@ def test_parquet_parts_hold_the_same_records(
     records = [json.loads(line) for line in expected.splitlines()]
     assert [{"id": r["id"], "tags": r["tags"]} for r in rows] == records
     assert [r["record"] for r in rows] == expected.splitlines()
+
+
+def test_the_command_writes_parts_and_refuses_a_format_without_a_folder(
+    trained_models_dir: Path, sample_dir: Path, tmp_path: Path, expected: str, monkeypatch, capsys
+) -> None:
+    from training import cli
+
+    base = ["tagger", "predict", str(sample_dir), "--models-dir", str(trained_models_dir)]
+    monkeypatch.setattr("sys.argv", [*base, "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code in (0, None)
+    assert "tagged 72 documents into 1 part(s)" in capsys.readouterr().out
+    assert joined(tmp_path / "out") == expected
+    monkeypatch.setattr("sys.argv", [*base, "--format", "parquet"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --cluster and --format write parts to a folder: give --out DIR"
+    )
