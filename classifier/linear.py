@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -111,6 +112,41 @@ def label_backend(backend: LabelBackend | None) -> Iterator[None]:
         _backend = previous
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: Any = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with one BLAS thread (liblinear's primal solver calls BLAS).
+
+    The parallelism is across labels: BLAS threads inside each fit only compete for the
+    same cores (with 2 OpenBLAS threads a fit took 5 times the CPU on a loaded machine), and
+    a sum split over a machine-dependent number of threads rounds differently, so weights
+    would depend on where the fit ran (a local run and a cluster's workers differed by 0.01
+    on 20k paragraphs). threadpoolctl's limit is process-wide, so concurrent and nested
+    blocks share one limit, set by the first and restored when the last one ends: let that
+    be the thread that set it (OpenBLAS ignores a raise from another thread), as
+    ``fit_one_vs_rest`` and ``fit_label_batch`` do by holding it around their fits.
+    """
+    from threadpoolctl import threadpool_limits
+
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
 def fit_label(
     x64: sp.csr_matrix, target: NDArray[Any], cfg: TrainingConfig
 ) -> tuple[NDArray[np.intp], NDArray[np.float32], float]:
@@ -124,7 +160,7 @@ def fit_label(
     if target.all():
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), 1.0
     estimator = learners.get(cfg.learner).make(cfg, x64.shape[0])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(x64, target)
     w = estimator.coef_.ravel()
@@ -136,7 +172,10 @@ def fit_label_batch(
     x64: sp.csr_matrix, y: sp.csc_matrix, first: int, cfg: TrainingConfig
 ) -> list[LabelFit]:
     """``fit_label`` for each column of ``y``, the label columns ``first``, ``first + 1``…"""
-    return [(first + i, *fit_label(x64, y[:, i].toarray().ravel(), cfg)) for i in range(y.shape[1])]
+    with one_blas_thread():  # set once for the batch, not once a label
+        return [
+            (first + i, *fit_label(x64, y[:, i].toarray().ravel(), cfg)) for i in range(y.shape[1])
+        ]
 
 
 def fit_one_vs_rest(
@@ -174,18 +213,19 @@ def fit_one_vs_rest(
             delayed(fit_one)(j) for j in range(n_labels)
         )
     done = 0
-    arriving = iter(batches)
-    try:
-        for batch in arriving:
-            for j, keep, w, b in batch:
-                rows.append(keep)
-                cols.append(np.full(len(keep), j, dtype=np.int32))
-                vals.append(w)
-                intercept[j] = b
-            done += len(batch)
-            advance(len(batch))
-    finally:  # a backend's generator ends here (its tasks cancelled), even on an error
-        getattr(arriving, "close", lambda: None)()
+    with one_blas_thread():  # set once for the run (each fit_label holds it too)
+        arriving = iter(batches)
+        try:
+            for batch in arriving:
+                for j, keep, w, b in batch:
+                    rows.append(keep)
+                    cols.append(np.full(len(keep), j, dtype=np.int32))
+                    vals.append(w)
+                    intercept[j] = b
+                done += len(batch)
+                advance(len(batch))
+        finally:  # a backend's generator ends here (its tasks cancelled), even on an error
+            getattr(arriving, "close", lambda: None)()
     if done != n_labels:
         raise RuntimeError(f"{done} of {n_labels} labels came back from the fitting backend")
     coef = sp.csr_matrix(

@@ -139,3 +139,24 @@ def test_the_command_says_a_bad_address_in_one_line(
         "error: bad cluster address 'local:x': expected tcp://HOST:PORT (a Dask scheduler), "
         "HOST:PORT, or local:N (N local workers)"
     ]
+
+
+def test_fits_run_with_one_blas_thread_and_the_limit_is_restored(problem) -> None:
+    """BLAS threads would make the weights depend on the machine (and waste CPU): the run
+    holds one limit, which the fits in joblib's threads share, restored at its end."""
+    from threadpoolctl import threadpool_info
+
+    from classifier import linear
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    before, seen = blas_threads(), []
+    x, y, cfg = problem
+
+    def hook(description: str, total: float | None = None):
+        return lambda n: seen.append(blas_threads())
+
+    linear.fit_one_vs_rest(x, y, cfg, jobs=2, progress=hook)
+    assert seen and all(s <= {1} for s in seen)
+    assert blas_threads() == before and linear._blas_users == 0
