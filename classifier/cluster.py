@@ -97,14 +97,24 @@ def n_threads(client: Client) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM on Linux (ru_maxrss there carries a
+    forked parent's peak across exec, so every spawned worker would report the client's)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20, 1)
+
+
 def _usage() -> dict[str, float]:
     """This process's peak resident memory (MB) and CPU seconds so far."""
     use = resource.getrusage(resource.RUSAGE_SELF)
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return {
-        "peak_rss_mb": round(use.ru_maxrss * unit / 2**20, 1),
-        "cpu_s": round(use.ru_utime + use.ru_stime, 3),
-    }
+    return {"peak_rss_mb": _peak_rss_mb(), "cpu_s": round(use.ru_utime + use.ru_stime, 3)}
 
 
 def usage(client: Client) -> dict[str, Any]:
