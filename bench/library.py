@@ -179,3 +179,50 @@ def calibrate(model: Any, decision: Any) -> Any:
 def weights(model: Any) -> Any:
     """The stacked weights: ``.coef`` (features × labels) and ``.intercept``."""
     return model.scorer.weights
+
+
+# --- a Dask cluster (bench.scale) ---------------------------------------------------------
+def fitted_features(cfg: Any, texts: list[str]) -> Any:
+    """The TF-IDF matrix of ``texts`` (features fitted on them), as training makes it."""
+    from classifier.features import fit_features
+
+    return fit_features(texts, cfg)[1]
+
+
+def labels_of(tags: Sequence[Sequence[str]], labels: Sequence[str]) -> Any:
+    """The label indicator matrix (paragraphs × labels)."""
+    from classifier.labels import label_matrix
+
+    return label_matrix(tags, list(labels))
+
+
+def fit_labels(x: Any, y: Any, cfg: Any, client: Any = None, jobs: int = 1) -> Any:
+    """``fit_one_vs_rest`` in threads, or on ``client``'s workers."""
+    from classifier.cluster import DaskLabels
+    from classifier.linear import fit_one_vs_rest
+
+    backend = DaskLabels(client) if client is not None else None
+    return fit_one_vs_rest(x, y, cfg, jobs, backend=backend)
+
+
+def connect(address: str) -> Any:
+    """A context manager: a client of ``address`` or of a new ``local:N`` cluster."""
+    from classifier.cluster import connect as cluster_connect
+
+    return cluster_connect(address)
+
+
+def cluster_usage(client: Any) -> dict[str, Any]:
+    """Peak RSS and CPU seconds of the client and each worker."""
+    from classifier.cluster import usage
+
+    return usage(client)
+
+
+def predict_folder(
+    sources: Sequence[str], out: Path, models_dir: Path, ref: str, cluster: str | None
+) -> Any:
+    """``tagger predict SOURCES --out OUT [--cluster ADDRESS]``."""
+    from training.batch import Options, predict_to_folder
+
+    return predict_to_folder(list(sources), out, models_dir, ref, Options(), cluster=cluster)

@@ -346,6 +346,14 @@ def _verified(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     for name in FILES:
         limit = MAX_ARRAYS_FILE_BYTES if name == ARRAYS_FILE else MAX_JSON_BYTES
         data[name] = read_regular(folder / name, limit)
+    _check_files(folder, meta, data)
+    return meta, data
+
+
+def _check_files(folder: Path, meta: dict[str, Any], data: Mapping[str, bytes]) -> None:
+    _check_format(folder, meta)
+    check_metadata(meta, folder / META_FILE)
+    for name in FILES:
         expected = meta["files"][name]["sha256"]
         actual = hashlib.sha256(data[name]).hexdigest()
         if expected != actual:
@@ -353,7 +361,13 @@ def _verified(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
                 f"{folder / name}: sha256 {actual[:12]}… does not match metadata "
                 f"{expected[:12]}…; refusing to load"
             )
-    return meta, data
+
+
+def read_verified(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A version's metadata and the bytes of its files, verified as ``load`` verifies them:
+    what ``load_files`` takes (to load the same version where the folder is not, e.g. on a
+    cluster's workers)."""
+    return _verified(folder)
 
 
 def verify(folder: Path) -> dict[str, Any]:
@@ -365,6 +379,17 @@ def verify(folder: Path) -> dict[str, Any]:
 def load(folder: Path) -> LoadedModel:
     """Verify a version folder and build its classifier from the bytes verified."""
     meta, data = _verified(folder)
+    return _build(meta, data, folder)
+
+
+def load_files(meta: dict[str, Any], data: Mapping[str, bytes], folder: Path) -> LoadedModel:
+    """Load the version ``read_verified(folder)`` read, checked again (format, schema, every
+    file's sha256) wherever this runs."""
+    _check_files(folder, meta, data)
+    return _build(meta, dict(data), folder)
+
+
+def _build(meta: dict[str, Any], data: dict[str, bytes], folder: Path) -> LoadedModel:
     try:
         description = json.loads(data[MODEL_FILE].decode("utf-8"))
         with np.load(io.BytesIO(data.pop(ARRAYS_FILE)), allow_pickle=False) as npz:

@@ -43,3 +43,7 @@ class FeedbackError(ClassifierError):
 
 class FeedbackStoreError(ClassifierError):
     """The feedback store cannot be opened, migrated, read or written."""
+
+
+class ClusterError(ClassifierError):
+    """A Dask cluster cannot be reached, or lost the work given to it."""

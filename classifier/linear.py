@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,52 +79,158 @@ def sparse_dense_product(
     return np.asarray(compact @ w[used].toarray(), dtype=np.float32)
 
 
+# (label index, kept feature rows, their weights, intercept): one label's pruned model
+LabelFit = tuple[int, NDArray[np.intp], NDArray[np.float32], float]
+
+
+class LabelBackend(Protocol):
+    """Somewhere else to run the per-label fits (``classifier.cluster.DaskLabels``)."""
+
+    def fit_labels(
+        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
+    ) -> Iterator[list[LabelFit]]:
+        """Every label column of ``y`` fitted on ``x`` (float64) with ``fit_label_batch``,
+        yielded a batch at a time as batches finish, in any order."""
+        ...
+
+
+_backend: LabelBackend | None = None
+
+
+@contextmanager
+def label_backend(backend: LabelBackend | None) -> Iterator[None]:
+    """Run every ``fit_one_vs_rest`` inside the block on ``backend`` (None: local threads).
+
+    A process-wide setting, like joblib's ``parallel_config``, so that the orchestration in
+    ``fit.py`` (however many times it fits, from whichever thread) needs no parameter for it.
+    """
+    global _backend
+    previous, _backend = _backend, backend
+    try:
+        yield
+    finally:
+        _backend = previous
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: Any = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with one BLAS thread (liblinear's primal solver calls BLAS).
+
+    The parallelism is across labels: BLAS threads inside each fit only compete for the
+    same cores (with 2 OpenBLAS threads a fit took 5 times the CPU on a loaded machine), and
+    a sum split over a machine-dependent number of threads rounds differently, so weights
+    would depend on where the fit ran (a local run and a cluster's workers differed by 0.01
+    on 20k paragraphs). threadpoolctl's limit is process-wide, so concurrent and nested
+    blocks share one limit, set by the first and restored when the last one ends: let that
+    be the thread that set it (OpenBLAS ignores a raise from another thread), as
+    ``fit_one_vs_rest`` and ``fit_label_batch`` do by holding it around their fits.
+    """
+    from threadpoolctl import threadpool_limits
+
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
+def fit_label(
+    x64: sp.csr_matrix, target: NDArray[Any], cfg: TrainingConfig
+) -> tuple[NDArray[np.intp], NDArray[np.float32], float]:
+    """One label's binary model: the feature rows kept (|w| > ``cfg.prune_below``), their
+    weights and the intercept.
+
+    A label on every row needs no model: weight zero, intercept 1; nor does a label on no
+    row (a rare label whose documents are all held out of a cross-validation fold): weight
+    zero, intercept -1.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    if target.all() or not target.any():
+        bias = 1.0 if target.all() else -1.0
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), bias
+    estimator = learners.get(cfg.learner).make(cfg, x64.shape[0])
+    with warnings.catch_warnings(), one_blas_thread():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(x64, target)
+    w = estimator.coef_.ravel()
+    keep = np.flatnonzero(np.abs(w) > cfg.prune_below)
+    return keep, w[keep].astype(np.float32), float(estimator.intercept_[0])
+
+
+def fit_label_batch(
+    x64: sp.csr_matrix, y: sp.csc_matrix, first: int, cfg: TrainingConfig
+) -> list[LabelFit]:
+    """``fit_label`` for each column of ``y``, the label columns ``first``, ``first + 1``…"""
+    with one_blas_thread():  # set once for the batch, not once a label
+        return [
+            (first + i, *fit_label(x64, y[:, i].toarray().ravel(), cfg)) for i in range(y.shape[1])
+        ]
+
+
 def fit_one_vs_rest(
     x: sp.csr_matrix,
     y: sp.csc_matrix,
     cfg: TrainingConfig,
     jobs: int = 1,
     progress: ProgressHook = no_progress,
+    backend: LabelBackend | None = None,
 ) -> LinearWeights:
     """One binary model per label column of ``y`` (in parallel threads), stacked.
 
     liblinear releases the GIL, so threads share ``x`` without copies. Each label's weights
     are pruned to |w| > ``cfg.prune_below`` as they arrive, so memory holds one dense vector
-    per running job rather than one per label. A label on every row needs no model: weight
-    zero, intercept 1; nor does a label on no row (a rare label whose documents are all held
-    out of a cross-validation fold): weight zero, intercept -1.
+    per running job rather than one per label. With a ``backend`` (default: the one set by
+    ``label_backend``), the fits run there instead, in batches of labels; each label's model
+    is fitted by the same ``fit_label`` on the same matrix, so it is the same model.
     """
     from joblib import Parallel, delayed
-    from sklearn.exceptions import ConvergenceWarning
 
     x64 = sp.csr_matrix(x, dtype=np.float64)
     n_features, n_labels = x.shape[1], y.shape[1]
-    learner = learners.get(cfg.learner)
+    backend = backend or _backend
 
-    def fit_one(j: int) -> tuple[int, NDArray[np.intp], NDArray[np.float32], float]:
-        target = y[:, j].toarray().ravel()
-        if target.all() or not target.any():
-            bias = 1.0 if target.all() else -1.0
-            return j, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), bias
-        estimator = learner.make(cfg, x.shape[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(x64, target)
-        w = estimator.coef_.ravel()
-        keep = np.flatnonzero(np.abs(w) > cfg.prune_below)
-        return j, keep, w[keep].astype(np.float32), float(estimator.intercept_[0])
+    def fit_one(j: int) -> list[LabelFit]:
+        return [(j, *fit_label(x64, y[:, j].toarray().ravel(), cfg))]
 
     advance = progress("fitting", n_labels)
     rows, cols, vals = [], [], []
     intercept = np.zeros(n_labels, dtype=np.float32)
-    for j, keep, w, b in Parallel(n_jobs=jobs, backend="threading", return_as="generator")(
-        delayed(fit_one)(j) for j in range(n_labels)
-    ):
-        rows.append(keep)
-        cols.append(np.full(len(keep), j, dtype=np.int32))
-        vals.append(w)
-        intercept[j] = b
-        advance(1)
+    if backend is not None:
+        batches: Iterable[list[LabelFit]] = backend.fit_labels(x64, sp.csc_matrix(y), cfg)
+    else:
+        batches = Parallel(n_jobs=jobs, backend="threading", return_as="generator")(
+            delayed(fit_one)(j) for j in range(n_labels)
+        )
+    done = 0
+    with one_blas_thread():  # set once for the run (each fit_label holds it too)
+        arriving = iter(batches)
+        try:
+            for batch in arriving:
+                for j, keep, w, b in batch:
+                    rows.append(keep)
+                    cols.append(np.full(len(keep), j, dtype=np.int32))
+                    vals.append(w)
+                    intercept[j] = b
+                done += len(batch)
+                advance(len(batch))
+        finally:  # a backend's generator ends here (its tasks cancelled), even on an error
+            getattr(arriving, "close", lambda: None)()
+    if done != n_labels:
+        raise RuntimeError(f"{done} of {n_labels} labels came back from the fitting backend")
     coef = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_features, n_labels),

@@ -36,6 +36,17 @@ def _no_tagger_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def dask_client():
+    """A client of a LocalCluster of two worker processes, started once for the tests that
+    ask for it (skipped without dask.distributed)."""
+    pytest.importorskip("distributed")
+    from classifier.cluster import connect
+
+    with connect("local:2") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE
 

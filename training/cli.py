@@ -64,6 +64,15 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON training config.")
 ]
 Strict = Annotated[bool, typer.Option("--strict", help="Stop at the first malformed document.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        envvar="TAGGER_CLUSTER",
+        help="Run on a Dask cluster: its scheduler's address (tcp://HOST:PORT), or local:N "
+        "for N local worker processes.",
+    ),
+]
 GateCorpus = Annotated[
     list[Path],
     typer.Option(
@@ -117,6 +126,7 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     progress = Progress(
@@ -124,6 +134,7 @@ def _progress() -> tuple[Progress, Callable[[str, float | None], Callable[[float
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         transient=False,
         disable=not err.is_terminal,
@@ -163,9 +174,11 @@ def train_cli(
     ] = None,
     gate_corpus: GateCorpus = [],  # noqa: B006
     gate_margin: GateMargin = DEFAULT_MARGIN,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Train a model on CORPUS and save it as a new version of NAME; it is served if the
-    promotion gate passes it (see `tagger models`)."""
+    promotion gate passes it (see `tagger models`). With --cluster the per-label models are
+    fitted on a Dask cluster's workers (the same model)."""
     from classifier.config import load_config, with_overrides
     from training.train import train
 
@@ -175,7 +188,7 @@ def train_cli(
     with progress:
         result = train(
             corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook,
-            feedback=feedback, **gate,
+            feedback=feedback, cluster=cluster, **gate,
         )  # fmt: skip
     _report_skips(result.report)
     for line in result.summary():
@@ -285,17 +298,65 @@ def predict_cli(
         bool,
         typer.Option(help="Give each tag the terms that raised its score, with their spans."),
     ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            file_okay=False,
+            help="Write the lines as parts in this folder, with a manifest; a re-run resumes.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Parts as jsonl, or parquet (with --out).")
+    ] = "jsonl",
+    part_documents: Annotated[
+        int, typer.Option("--part-documents", min=1, help="Documents a part (with --out).")
+    ] = 1024,
+    cluster: ClusterOpt = None,
 ) -> None:
-    """Tag documents; print one JSON line per input document."""
+    """Tag documents; print one JSON line per input document (or, with --out, write them as
+    parts, tagged on a Dask cluster with --cluster)."""
     from classifier.corpus import read_inputs
     from classifier.registry import load_model
     from training.report import prediction_lines
 
+    if out_dir is not None or cluster is not None or fmt != "jsonl":
+        _predict_to_folder(inputs or ["-"], out_dir, model, models_dir, fmt, part_documents,
+                           cluster, top_k=top_k, threshold=threshold, paragraphs=paragraphs,
+                           explain=explain)  # fmt: skip
+        return
     loaded = load_model(models_dir, model)
     documents = read_inputs(inputs or ["-"], sys.stdin)
     lines = prediction_lines(loaded.model, documents, top_k, threshold, paragraphs, explain=explain)
     for line in lines:
         sys.stdout.write(line)
+
+
+def _predict_to_folder(
+    inputs: list[str], out_dir: Path | None, model: str, models_dir: Path, fmt: str,
+    part_documents: int, cluster: str | None, **options: Any,
+) -> None:  # fmt: skip
+    from training.batch import BatchError, Options, predict_to_folder
+
+    if out_dir is None:
+        raise BatchError("--cluster and --format write parts to a folder: give --out DIR")
+    progress, hook = _progress()
+    with progress:
+        result = predict_to_folder(
+            inputs, out_dir, models_dir, model, Options(**options), fmt=fmt,
+            part_documents=part_documents, cluster=cluster, progress=hook,
+        )  # fmt: skip
+    out.print(
+        Text(
+            f"tagged {result.documents} documents into {result.parts} part(s) in {result.out} "
+            f"({result.reused} reused from an earlier run)"
+        ),
+        soft_wrap=True,
+    )
+    if result.usage:
+        from training.train import usage_line
+
+        err.print(Text(usage_line(result.usage)), soft_wrap=True)
 
 
 @app.command("serve")

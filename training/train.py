@@ -54,6 +54,8 @@ class TrainResult:
         ]
         if dropped["labels"]:
             lines.append(f"dropped {len(dropped['labels'])} rare labels: {dropped['rule']}")
+        if where := self.metadata.get("cluster"):
+            lines.append(f"fitted on {where['address']}: {usage_line(where['usage'])}")
         if fb := self.metadata.get("feedback"):
             lines.append(
                 f"learnt {fb['used']} of {fb['corrections']} corrections from {fb['store']}: "
@@ -70,6 +72,14 @@ class TrainResult:
             f"saved {self.ref} to {self.folder}  labels={len(self.metadata['labels'])}  "
             f"validation document micro-F1={f1:.3f}"
         ) + (f"\n{self.gate.line()}" if self.gate else "")
+
+
+def usage_line(usage: dict[str, Any]) -> str:
+    """Peak RSS of the client and each worker (``cluster.usage``), in one line."""
+    if not usage:
+        return "no usage reported"
+    workers = ", ".join(f"{u['peak_rss_mb']:.0f}" for u in usage["workers"].values())
+    return f"peak RSS client {usage['client']['peak_rss_mb']:.0f} MB, workers [{workers}] MB"
 
 
 def library_versions() -> dict[str, str]:
@@ -93,6 +103,30 @@ def train(
     corpus: Sequence[str | Path],
     models_dir: Path,
     *,
+    cluster: str | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
+    promotion gate (``training.gate``) decide whether it is served (``_train`` has the
+    options).
+
+    With ``cluster`` (a Dask scheduler's address, or ``local:N``), the per-label models are
+    fitted on its workers, connected to before the corpus is read: the same model.
+    """
+    if cluster is None:
+        return _train(corpus, models_dir, **options)
+    from classifier.cluster import fitting_on
+
+    with fitting_on(cluster) as summary:
+        where = {"cluster": summary}  # its usage is filled in by the fits, before saving
+        options["extra_metadata"] = {**where, **(options.get("extra_metadata") or {})}
+        return _train(corpus, models_dir, **options)
+
+
+def _train(
+    corpus: Sequence[str | Path],
+    models_dir: Path,
+    *,
     name: str = "default",
     config: TrainingConfig | None = None,
     jobs: int = 1,
@@ -103,11 +137,9 @@ def train(
     gate_corpus: Sequence[str | Path] | None = None,
     gate_margin: float = DEFAULT_MARGIN,
 ) -> TrainResult:
-    """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
-    promotion gate (``training.gate``) decide whether it is served.
-
-    With ``feedback`` (a feedback store's path or URL) the latest correction of each
-    document is learnt too: it overrides the corpus document of the same id, or is added.
+    """``train`` on this machine. With ``feedback`` (a feedback store's path or URL) the
+    latest correction of each document is learnt too: it overrides the corpus document of
+    the same id, or is added.
     """
     cfg = (config or TrainingConfig()).resolved()
     tokenizer.warm_up(cfg.segmenter)

@@ -1,0 +1,188 @@
+"""Running work on a Dask cluster: connecting (an address, or ``local:N`` for a local
+cluster) and fitting the per-label models there (``DaskLabels``, a ``linear.LabelBackend``).
+
+dask is an optional dependency (the ``cluster`` extra) and imported only here, when used.
+The feature matrix goes to every worker once (``scatter(broadcast=True)``); labels go out in
+batches, each a task that fits its labels with ``linear.fit_label_batch``, and come back as
+they finish. A worker lost mid-run costs only its batches: the scheduler runs them again on
+another worker (a batch is given up after ``distributed.scheduler.allowed-failures`` lost
+workers, 3 by default), and since every label is fitted by the same function on the same
+matrix, the model is the same as a local run's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import resource
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import scipy.sparse as sp
+
+from classifier.errors import ClusterError
+from classifier.linear import LabelFit, fit_label_batch
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from classifier.config import TrainingConfig
+
+CONNECT_TIMEOUT_S = 10
+MAX_LOCAL_WORKERS = 64
+# labels per task: enough tasks to balance the workers (and lose little to a lost worker),
+# few enough that each carries real work
+TASKS_PER_THREAD = 4
+MAX_BATCH_LABELS = 64
+_LOCAL = re.compile(r"local:(\d+)")
+USAGE = "tcp://HOST:PORT (a Dask scheduler), HOST:PORT, or local:N (N local workers)"
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError(
+            "--cluster needs dask.distributed: pip install 'tagger[cluster]'"
+        ) from None
+    return distributed
+
+
+def local_workers(address: str) -> int | None:
+    """N for ``local:N``; None for a scheduler's address."""
+    match = _LOCAL.fullmatch(address.strip())
+    if match is None:
+        if address.strip().startswith("local"):
+            raise ClusterError(f"bad cluster address {address!r}: expected {USAGE}")
+        return None
+    n = int(match.group(1))
+    if not 1 <= n <= MAX_LOCAL_WORKERS:
+        raise ClusterError(f"bad cluster address {address!r}: N must be 1 to {MAX_LOCAL_WORKERS}")
+    return n
+
+
+@contextmanager
+def connect(address: str, processes: bool = True) -> Iterator[Client]:
+    """A client of the scheduler at ``address``, or of a new local cluster for ``local:N``
+    (N worker processes of one thread each, closed at the end of the block)."""
+    distributed = _distributed()
+    n = local_workers(address)
+    if n is not None:
+        with (
+            distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = distributed.Client(address.strip(), timeout=CONNECT_TIMEOUT_S)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {reason}") from None
+    with client:
+        yield client
+
+
+def n_threads(client: Client) -> int:
+    return max(1, sum(client.nthreads().values()))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM on Linux (ru_maxrss there carries a
+    forked parent's peak across exec, so every spawned worker would report the client's)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20, 1)
+
+
+def _usage() -> dict[str, float]:
+    """This process's peak resident memory (MB) and CPU seconds so far."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mb": _peak_rss_mb(), "cpu_s": round(use.ru_utime + use.ru_stime, 3)}
+
+
+def usage(client: Client) -> dict[str, Any]:
+    """Peak RSS and CPU seconds of this process (the client) and of each worker process
+    (since it started: a long-lived cluster's workers count earlier work too)."""
+    try:
+        workers = client.run(_usage)
+    except Exception:  # a worker going away while asked: report the others next time
+        workers = {}
+    return {"client": _usage(), "workers": dict(sorted(workers.items()))}
+
+
+class DaskLabels:
+    """Fit the per-label models on the workers of ``client`` (a ``linear.LabelBackend``)."""
+
+    def __init__(self, client: Client, batch_labels: int | None = None, retries: int = 1):
+        self.client, self.batch_labels, self.retries = client, batch_labels, retries
+        # filled after every fit: the peak RSS of the client and each worker (``usage``)
+        self.usage: dict[str, Any] = {}
+
+    def batch_size(self, n_labels: int) -> int:
+        if self.batch_labels:
+            return self.batch_labels
+        per_task = math.ceil(n_labels / (TASKS_PER_THREAD * n_threads(self.client)))
+        return max(1, min(MAX_BATCH_LABELS, per_task))
+
+    def fit_labels(
+        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
+    ) -> Iterator[list[LabelFit]]:
+        """Each batch of labels fitted on a worker, yielded as it finishes."""
+        distributed = _distributed()
+        client, size, run = self.client, self.batch_size(y.shape[1]), uuid.uuid4().hex[:12]
+        matrix = client.scatter(x, broadcast=True, hash=False)
+        futures = [
+            client.submit(
+                fit_label_batch,
+                matrix,
+                sp.csc_matrix(y[:, first : first + size]),
+                first,
+                cfg,
+                key=f"tagger-fit-{run}-{first}",
+                retries=self.retries,
+            )
+            for first in range(0, y.shape[1], size)
+        ]
+        try:
+            for future, batch in distributed.as_completed(futures, with_results=True):
+                future.release()
+                yield batch
+        except distributed.KilledWorker as exc:
+            raise ClusterError(f"a batch of labels was lost with too many workers: {exc}") from None
+        finally:
+            client.cancel(futures + [matrix])
+            self.usage.update(usage(client))
+
+
+@contextmanager
+def fitting_on(address: str, batch_labels: int | None = None) -> Iterator[dict[str, Any]]:
+    """Inside the block, every ``linear.fit_one_vs_rest`` fits on the cluster at ``address``.
+
+    Yields a summary for the metadata: the address, the number of workers, and (updated in
+    place after each fit, so it is current when the metadata is written) the peak RSS of
+    the client and of each worker.
+    """
+    from classifier.linear import label_backend
+
+    with connect(address) as client:
+        backend = DaskLabels(client, batch_labels)
+        summary = {"address": address, "workers": len(client.nthreads()), "usage": backend.usage}
+        with label_backend(backend):
+            yield summary
