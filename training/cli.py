@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -281,9 +281,21 @@ def predict_cli(
         sys.stdout.write(line)
 
 
+ServeModels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model as NAME[@VERSION]; repeat to serve several, the first the default "
+        "(or TAGGER_MODELS=a,b; else TAGGER_MODEL).",
+        show_default=DEFAULT_NAME,
+    ),
+]
+
+
 @app.command("serve")
 def serve_cli(
-    model: ModelOpt = DEFAULT_NAME,
+    model: ServeModels = None,
     models_dir: ModelsDir = Path("models"),
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
@@ -294,16 +306,43 @@ def serve_cli(
     """Serve the HTTP API and the web page. Given NAME or NAME@latest, every worker moves to
     a version promoted in the registry within about a second."""
     from classifier import workers as service
+
+    specs = model or served_specs(os.environ)
+    pinned, follows = serving_plan(models_dir, specs)  # fails here, in one line
+    os.environ[MODELS_DIR_ENV] = str(models_dir)
+    os.environ["TAGGER_MODEL"] = specs[0]  # what a reload without a version takes the latest of
+    os.environ["TAGGER_MODELS"] = ",".join(specs)  # every worker serves every one
+    # "serving" is said by the supervisor once the port is known free and a worker answers
+    service.serve(API_APP, host, port, workers, pinned, err.print, follows)
+
+
+def served_specs(environ: Mapping[str, str]) -> list[str]:
+    """The models to serve when no ``--model`` is given: ``TAGGER_MODELS`` (comma-separated),
+    else ``TAGGER_MODEL``, else the default name."""
+    listed = [m.strip() for m in environ.get("TAGGER_MODELS", "").split(",") if m.strip()]
+    return listed or [environ.get("TAGGER_MODEL") or DEFAULT_NAME]
+
+
+def serving_plan(
+    models_dir: Path, specs: list[str]
+) -> tuple[list[str], list[Callable[[], str | None] | None]]:
+    """For each model to serve, the NAME@VERSION every worker starts on (verified) and what
+    names the version to follow (promotions, for NAME or NAME@latest; None when pinned)."""
     from classifier.registry import LATEST, ModelRef, served_ref, verify
 
-    folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
-    os.environ[MODELS_DIR_ENV] = str(models_dir)
-    os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
-    pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
-    ref = ModelRef.parse(model)
-    follow = (lambda: served_ref(models_dir, ref.name)) if ref.version == LATEST else None
-    # "serving" is said by the supervisor once the port is known free and a worker answers
-    service.serve(API_APP, host, port, workers, pinned, err.print, follow)
+    refs = [ModelRef.parse(spec) for spec in specs]
+    names = [r.name for r in refs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ClassifierError(f"each model is served once, by name: {', '.join(twice)} twice")
+    pinned, follows = [], []
+    for spec, ref in zip(specs, refs, strict=True):
+        folder = verify(models_dir, spec)
+        pinned.append(f"{folder.parent.name}@{folder.name}")
+        follows.append(
+            (lambda name=ref.name: served_ref(models_dir, name)) if ref.version == LATEST else None
+        )
+    return pinned, follows
 
 
 @app.command("promote")
