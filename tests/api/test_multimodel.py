@@ -1,0 +1,238 @@
+"""Issue 13.8, several vocabularies in one service: two models served side by side, requests
+routed by name, a reload of one leaving the other, in process and under `tagger serve`."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from api.main import create_app
+from api.settings import Settings
+from classifier.registry import load_model, new_version, promote, save_model, served_ref
+from classifier.workers import ReloadResult, Supervisor, reuse_port_supported, target
+from training.cli import served_specs, serving_plan
+
+TOKEN = "multi-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TEXT = "各国应加强学校教育，提高女童入学率。"
+
+
+@pytest.fixture
+def models(tmp_path: Path, two_models_dir: Path) -> Path:
+    """A private copy of the two-model folder (tests here add versions to it)."""
+    shutil.copytree(two_models_dir, tmp_path / "models")
+    return tmp_path / "models"
+
+
+def add_version(models: Path, name: str, tag: str) -> str:
+    loaded = load_model(models, name)
+    keep = {k: v for k, v in loaded.metadata.items() if k not in ("name", "version", "saved_ns")}
+    return f"{name}@{save_model(models, name, loaded.model, keep, new_version(tag * 64)).name}"
+
+
+def client(models: Path, served: list[str] | None = None) -> TestClient:
+    settings = Settings(
+        models_dir=models, models=served or ["default", "sectors"], admin_token=TOKEN
+    )
+    return TestClient(create_app(settings))
+
+
+# --- in one process -----------------------------------------------------------------------
+def test_predict_is_routed_by_name_and_defaults_to_the_first(models: Path) -> None:
+    default, sectors = served_ref(models, "default"), served_ref(models, "sectors")
+    with client(models) as c:
+        plain = c.post("/v1/predict", json={"text": TEXT}).json()
+        named = c.post("/v1/predict", json={"text": TEXT, "model": "sectors"}).json()
+        first = c.post("/v1/predict", json={"text": TEXT, "model": "default"}).json()
+    assert plain["model"] == first["model"] == default
+    assert named["model"] == sectors
+    assert {t["tag"] for t in named["results"][0]["tags"]} <= {"SOCIAL", "ECONOMY", "SECURITY"}
+    assert plain["results"][0]["tags"][0]["tag"] == "EDUCATION"
+
+
+def test_an_unknown_name_is_refused_naming_the_served_ones(models: Path) -> None:
+    with client(models) as c:
+        response = c.post("/v1/predict", json={"text": TEXT, "model": "places"})
+        labels = c.get("/v1/labels", params={"model": "places"})
+    assert response.status_code == 422 and labels.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "model"]
+    assert error["msg"] == "model 'places' is not served here; served: default, sectors"
+    assert labels.json()["detail"][0]["loc"] == ["query", "model"]
+
+
+def test_models_lists_what_is_served_without_paths(models: Path) -> None:
+    with client(models) as c:
+        listed = c.get("/v1/models").json()
+        health = c.get("/healthz").json()
+    refs = [served_ref(models, "default"), served_ref(models, "sectors")]
+    assert listed == {
+        "models": [
+            {"name": "default", "version": refs[0].split("@")[1], "labels": 8, "default": True},
+            {"name": "sectors", "version": refs[1].split("@")[1], "labels": 3, "default": False},
+        ]
+    }
+    assert health == {"status": "ok", "model": refs[0], "models": refs}
+    assert str(models) not in str(listed)
+
+
+def test_metadata_routes_take_a_model_name(models: Path) -> None:
+    with client(models) as c:
+        labels = c.get("/v1/labels", params={"model": "sectors"}).json()
+        default_labels = c.get("/v1/labels").json()
+        meta = c.get("/v1/model", params={"model": "sectors"}).json()
+        card = c.get("/v1/model/card", params={"model": "sectors"})
+    assert sorted(labels["labels"]) == ["ECONOMY", "SECURITY", "SOCIAL"]
+    assert len(default_labels["labels"]) == 8
+    assert meta["name"] == "sectors" and card.status_code == 200 and "sectors" in card.text
+
+
+def test_a_reload_of_one_model_leaves_the_other(models: Path) -> None:
+    with client(models) as c:
+        before = c.get("/healthz").json()["models"]
+        new = add_version(models, "sectors", "c")
+        response = c.post("/v1/admin/reload", headers=AUTH, json={"model": new})
+        after = c.get("/healthz").json()["models"]
+        answered = c.post("/v1/predict", json={"text": TEXT, "model": "sectors"}).json()["model"]
+        unknown = c.post("/v1/admin/reload", headers=AUTH, json={"model": "nothing"})
+    assert response.json() == {"status": "reloaded", "model": new, "previous": before[1]}
+    assert after == [before[0], new] and answered == new
+    assert unknown.status_code == 404
+
+
+def test_one_model_behaves_as_before(models: Path) -> None:
+    with client(models, ["default"]) as c:
+        health = c.get("/healthz").json()
+        listed = c.get("/v1/models").json()["models"]
+    assert set(health) == {"status", "model"}  # no 'models' list with one model
+    assert [m["name"] for m in listed] == ["default"]
+
+
+def test_settings_read_a_comma_list_and_refuse_a_name_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TAGGER_MODELS", "subjects, places@latest")
+    assert Settings().served() == ["subjects", "places@latest"]
+    monkeypatch.delenv("TAGGER_MODELS")
+    assert Settings(model="x").served() == ["x"]
+    with pytest.raises(ValidationError, match="served once"):
+        Settings(models=["a", "a@latest"])
+
+
+def test_the_command_line_plans_each_model(models: Path) -> None:
+    assert served_specs({"TAGGER_MODELS": "a,b", "TAGGER_MODEL": "c"}) == ["a", "b"]
+    assert served_specs({"TAGGER_MODEL": "c"}) == ["c"] and served_specs({}) == ["default"]
+    pinned, follows = serving_plan(models, ["default", f"{served_ref(models, 'sectors')}"])
+    assert pinned == [served_ref(models, "default"), served_ref(models, "sectors")]
+    assert follows[0] is not None and follows[0]() == pinned[0] and follows[1] is None
+    with pytest.raises(Exception, match="served once"):
+        serving_plan(models, ["default", "default@latest"])
+
+
+# --- the supervisor, with stand-in workers -------------------------------------------------
+class FakeProcess:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def is_alive(self) -> bool:
+        return True
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send(self, message: tuple) -> None:
+        self.sent.append(message)
+
+
+def fake_supervisor(follow=None) -> Supervisor:
+    sup = Supervisor("app:f", "127.0.0.1", 1, 2, ["a@1", "b@1"], follow=follow)
+    for i, slot in enumerate(sup.slots):
+        slot.process, slot.conn, slot.state = FakeProcess(100 + i), FakeConn(), "ready"  # type: ignore[assignment]
+    return sup
+
+
+def reload(sup: Supervisor, ref: str) -> ReloadResult:
+    thread = threading.Thread(target=sup.reload, args=(sup.slots[0], 7, ref))
+    thread.start()
+    while thread.is_alive():
+        with sup.state:
+            for slot in sup.slots:
+                for kind, ident, *_ in slot.conn.sent:  # type: ignore[union-attr]
+                    if kind in ("prepare", "commit") and ident not in sup.replies:
+                        sup.replies[ident] = None
+            sup.state.notify_all()
+        time.sleep(0.01)
+    return [m for m in sup.slots[0].conn.sent if m[0] == "reply"][-1][2]  # type: ignore[union-attr]
+
+
+def test_the_supervisor_moves_the_pin_of_the_named_model_only() -> None:
+    assert target(["a@1", "b@1"], "b@2") == 1 and target(["a@1"], "z@2") == 0
+    assert target(["a@1", "b@1"], "z@2") is None
+    sup = fake_supervisor()
+    assert reload(sup, "b@2").ok and sup.models == ["a@1", "b@2"] and sup.model == "a@1"
+    refused = reload(sup, "z@1")
+    assert not refused.ok and "served: a, b" in refused.reason()
+    assert sup.models == ["a@1", "b@2"]
+
+
+def test_the_supervisor_follows_each_model_on_its_own() -> None:
+    served = {"a": "a@1", "b": "b@1"}
+    sup = fake_supervisor([lambda: served["a"], lambda: served["b"]])
+    served["b"] = "b@2"
+    with sup.state:
+        sup.follow_registry(time.monotonic())
+    while sup.reloading:
+        with sup.state:
+            for slot in sup.slots:
+                for kind, ident, *_ in slot.conn.sent:  # type: ignore[union-attr]
+                    sup.replies.setdefault(ident, None) if kind != "reply" else None
+            sup.state.notify_all()
+        time.sleep(0.01)
+    assert sup.models == ["a@1", "b@2"]
+    assert [m[2] for m in sup.slots[0].conn.sent if m[0] == "prepare"] == ["b@2"]  # type: ignore[union-attr]
+
+
+# --- under tagger serve, two workers --------------------------------------------------------
+@pytest.mark.skipif(not reuse_port_supported(), reason="needs Linux SO_REUSEPORT")
+def test_two_models_in_every_worker_of_a_live_service(models: Path) -> None:
+    from test_supervisor import TOKEN as LIVE_TOKEN
+    from test_supervisor import Served, call, free_port, wait_for, worker_pids
+
+    args = ("--model", "default", "--model", "sectors")
+    server = Served(models, free_port(), workers=2, args=args)
+    try:
+        assert wait_for(server.ready, 90), server.stderr()
+        port = server.port
+        refs = [served_ref(models, "default"), served_ref(models, "sectors")]
+        assert len(worker_pids(server.proc)) == 2
+        status, listed = call(port, "GET", "/v1/models")
+        assert status == 200 and [m["name"] for m in listed["models"]] == ["default", "sectors"]
+        # fresh connections land on the workers by hash: 30 of them reach both
+        for _ in range(30):
+            assert call(port, "POST", "/v1/predict", {"text": TEXT})[1]["model"] == refs[0]
+            named = call(port, "POST", "/v1/predict", {"text": TEXT, "model": "sectors"})
+            assert named[1]["model"] == refs[1]
+        status, body = call(port, "POST", "/v1/predict", {"text": TEXT, "model": "places"})
+        assert status == 422 and "served: default, sectors" in body["detail"][0]["msg"]
+        # a reload of one model reaches every worker and leaves the other as it was
+        new = add_version(models, "sectors", "e")
+        status, body = call(port, "POST", "/v1/admin/reload", {"model": new}, token=LIVE_TOKEN)
+        assert status == 200 and body == {"status": "reloaded", "model": new, "previous": refs[1]}
+        for _ in range(30):
+            assert call(port, "GET", "/healthz")[1]["models"] == [refs[0], new]
+        # a promotion of the other is followed by every worker, the reloaded one untouched
+        promoted = promote(models, add_version(models, "default", "f"))
+        both = [promoted, new]
+        assert wait_for(lambda: call(port, "GET", "/healthz")[1]["models"] == both, 30)
+        for _ in range(30):
+            assert call(port, "GET", "/healthz")[1]["models"] == both
+    finally:
+        assert server.stop() == 0
