@@ -14,6 +14,8 @@ from api.budget import ClientGone, OverBudget
 from classifier.errors import (
     ClassifierError,
     CorpusFormatError,
+    FeedbackError,
+    FeedbackStoreError,
     IncompatibleModelError,
     InvalidModelRefError,
     ModelNotFoundError,
@@ -33,6 +35,8 @@ STATUS: dict[type[ClassifierError], int] = {
     IncompatibleModelError: 409,
     CorpusFormatError: 422,
     NotTrainedError: 422,
+    FeedbackError: 422,
+    FeedbackStoreError: 503,
     ClassifierError: 422,
 }
 
@@ -64,6 +68,9 @@ def status_of(exc: ClassifierError) -> int:
 
 async def classifier_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClassifierError)
+    if isinstance(exc, FeedbackError):  # a field of the body: answered as validation is
+        error = {"loc": ["body", exc.field], "msg": exc.reason, "type": "feedback_invalid"}
+        return JSONResponse({"detail": [error], "error_count": 1}, status_code=status_of(exc))
     return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
 

@@ -12,12 +12,13 @@ from api import errors, metrics
 from api.limits import BodySizeLimit
 from api.loading import load_verified
 from api.metrics import RequestMetrics
-from api.routes import admin, docs, meta, page, predict
+from api.routes import admin, docs, feedback, meta, page, predict
 from api.routes import metrics as prometheus
 from api.security import AdminGate, SecurityHeaders
 from api.settings import Settings, get_settings
 from api.swap import Swapper
 from classifier import __version__, workers
+from classifier.feedback import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,9 +41,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         del loaded, model  # the frame lives on while serving: hold no model a swap replaces
         app.state.tagging = anyio.CapacityLimiter(1)  # big requests: one at a time
         app.state.swapper = Swapper(app.state, settings)
+        # the feedback store is opened only when feedback is accepted (an editor token)
+        app.state.feedback = open_store(settings.feedback_db) if settings.editor_token else None
         if link is not None:
             link.serve(app.state.swapper)
-        yield
+        try:
+            yield
+        finally:
+            if app.state.feedback is not None:
+                app.state.feedback.close()
 
     app = FastAPI(
         title="tagger",
@@ -70,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router(settings))
     app.include_router(meta.router)
     app.include_router(admin.router)
+    app.include_router(feedback.router(settings))
     app.include_router(page.router)
     if settings.metrics:
         app.include_router(prometheus.router)

@@ -60,7 +60,7 @@ MODEL = Gauge(
 )
 FEEDBACK = Counter(
     "tagger_feedback",
-    "Feedback records stored (POST /v1/feedback calls count_feedback; 0 until it exists).",
+    "Feedback records stored by POST /v1/feedback.",
     registry=REGISTRY,
 )
 UNMATCHED = "unmatched"  # the route label of a request no route took (a 404): bounded

@@ -23,6 +23,8 @@ from pydantic import (
 )
 
 from api.settings import Settings
+from classifier.feedback import LISTS, Feedback, tag_problem
+from classifier.registry import valid_name, valid_version
 
 # One rule, used by the validator and written into the OpenAPI schema (so generated clients
 # and schema-based tests agree with the service): a text has a character that is neither
@@ -110,15 +112,20 @@ class PredictRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+def text_field(max_chars: int) -> Any:
+    """A request's text: at most ``max_chars`` characters, not blank, no control characters
+    (checked and documented in the schema)."""
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_chars),
+        AfterValidator(_clean_text),
+        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": max_chars}),
+    ]
+
+
 def predict_request(settings: Settings) -> type[PredictRequest]:
     """``PredictRequest`` with this service's limits on text length, batch size and top_k."""
-    n = settings.max_text_chars
-    text = Annotated[
-        str,
-        StringConstraints(max_length=n),
-        AfterValidator(_clean_text),
-        WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN, "maxLength": n}),
-    ]
+    text = text_field(settings.max_text_chars)
     fields = PredictRequest.model_fields
     return create_model(  # type: ignore[no-any-return,call-overload]
         "PredictRequest",
@@ -212,3 +219,113 @@ class ModelResponse(BaseModel):
     name: str
     version: str
     metadata: dict[str, Any]
+
+
+def _clean_tag(tag: str) -> str:
+    problem = tag_problem(tag)
+    if problem is not None:
+        raise ValueError(problem)
+    return tag
+
+
+def _clean_id(doc_id: str) -> str:
+    if not doc_id.strip() or doc_id != doc_id.strip():
+        raise ValueError("id is empty or has leading or trailing whitespace")
+    if bad := _ID_BAD.search(doc_id):
+        raise ValueError(f"id contains U+{ord(bad.group()):04X} at position {bad.start()}")
+    return doc_id
+
+
+def _model_ref(ref: str) -> str:
+    name, at, version = ref.partition("@")
+    if not (at and valid_name(name) and valid_version(version)):
+        raise ValueError("model must be NAME@VERSION, the model that made the suggestions")
+    return ref
+
+
+_ID_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class FeedbackRequest(BaseModel):
+    """An editor's verdict on the tags suggested for a text; the limits come from the
+    settings (see ``feedback_request``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "report-17",
+                    "text": "各国应加强学校教育，提高女童入学率。",
+                    "accepted": ["EDUCATION"],
+                    "rejected": ["HUMAN RIGHTS"],
+                    "added": ["GIRLS"],
+                    "model": "default@20260101-120000-0123abcd",
+                }
+            ]
+        },
+    )
+
+    id: str | None = Field(
+        None, description="The document's id (a corpus document's id overrides its tags)."
+    )
+    text: str = Field(description="The text the suggestions were made for.")
+    accepted: list[str] = Field(default_factory=list, description="Suggestions kept.")
+    rejected: list[str] = Field(default_factory=list, description="Suggestions refused.")
+    added: list[str] = Field(default_factory=list, description="Tags the model missed.")
+    model: str = Field(description="The model that suggested, as NAME@VERSION.")
+
+    def record(self) -> Feedback:
+        return Feedback(
+            text=self.text,
+            model=self.model,
+            accepted=tuple(self.accepted),
+            rejected=tuple(self.rejected),
+            added=tuple(self.added),
+            id=self.id,
+        )
+
+
+def feedback_request(settings: Settings) -> type[FeedbackRequest]:
+    """``FeedbackRequest`` with this service's limits on text, id, tags and their number."""
+    text = text_field(settings.max_text_chars)
+    tag = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=settings.max_tag_chars),
+        AfterValidator(_clean_tag),
+    ]
+    doc_id = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=settings.max_id_chars),
+        AfterValidator(_clean_id),
+    ]
+    fields = FeedbackRequest.model_fields
+    tags = {
+        name: (
+            list[tag],  # type: ignore[valid-type]
+            Field(
+                default_factory=list,
+                max_length=settings.max_feedback_tags,
+                description=fields[name].description,
+            ),
+        )
+        for name in LISTS
+    }
+    return create_model(  # type: ignore[no-any-return,call-overload]
+        "FeedbackRequest",
+        __base__=FeedbackRequest,
+        __doc__=FeedbackRequest.__doc__,
+        id=(doc_id | None, Field(None, description=fields["id"].description)),
+        text=(text, Field(description=fields["text"].description)),
+        model=(
+            Annotated[str, StringConstraints(max_length=200), AfterValidator(_model_ref)],
+            Field(description=fields["model"].description),
+        ),
+        **tags,
+    )
+
+
+class FeedbackResponse(BaseModel):
+    status: str
+    seq: int = Field(description="The record's number in the store (later records: larger).")

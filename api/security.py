@@ -4,7 +4,8 @@
 refused and no referrer to every answer; ``html_page`` answers an HTML page whose inline
 scripts are allowed by their sha256 only. ``AdminGate`` checks the admin token of
 ``/v1/admin/*`` from the request line and headers alone: no byte of the body is read, nor
-anything parsed or validated, for a request without the right token.
+anything parsed or validated, for a request without the right token; the editor token of
+``/v1/feedback`` is checked the same way, by the same middleware.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 
 from fastapi.responses import HTMLResponse
+from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +25,7 @@ from api.limits import answer
 from api.settings import Settings
 
 ADMIN_PREFIX = "/v1/admin"
+FEEDBACK_PATH = "/v1/feedback"
 # Styles may be inline (Swagger UI and ReDoc set style attributes and inject <style>);
 # scripts only from this origin, or inline by hash (html_page); ReDoc's search runs in a
 # worker made from a blob: URL. Nothing is ever loaded from another origin.
@@ -91,6 +95,19 @@ def token_error(settings: Settings, authorization: str | None) -> tuple[int, str
     token = settings.admin_token
     if token is None:
         return 404, "admin endpoints are disabled: set TAGGER_ADMIN_TOKEN"
+    return _bearer_error(token, authorization)
+
+
+def editor_token_error(settings: Settings, authorization: str | None) -> tuple[int, str] | None:
+    """Why a request to the feedback endpoint is refused (status, reason), None when it may
+    go: 403 while no editor token is set, 401 without it (the admin token is not it)."""
+    token = settings.editor_token
+    if token is None:
+        return 403, "feedback is disabled: set TAGGER_EDITOR_TOKEN to accept it"
+    return _bearer_error(token, authorization)
+
+
+def _bearer_error(token: SecretStr, authorization: str | None) -> tuple[int, str] | None:
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secrets.compare_digest(
         given.strip().encode(), token.get_secret_value().encode()
@@ -99,9 +116,19 @@ def token_error(settings: Settings, authorization: str | None) -> tuple[int, str
     return None
 
 
+def _gate(path: str) -> Callable[[Settings, str | None], tuple[int, str] | None] | None:
+    """The token check of ``path``, None for a path open to all."""
+    if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        return token_error
+    if path == FEEDBACK_PATH:
+        return editor_token_error
+    return None
+
+
 class AdminGate:
-    """ASGI middleware: ``/v1/admin/*`` answers 404 while no token is set and 401 without the
-    right bearer token, before the body is read."""
+    """ASGI middleware: ``/v1/admin/*`` answers 404 while no admin token is set,
+    ``/v1/feedback`` 403 while no editor token is set, and both 401 without the right
+    bearer token, before the body is read."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -109,9 +136,10 @@ class AdminGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        check = _gate(path)
+        if check is not None:
             raw = dict(scope["headers"]).get(b"authorization")
-            refused = token_error(self.settings, raw.decode("latin-1") if raw else None)
+            refused = check(self.settings, raw.decode("latin-1") if raw else None)
             if refused is not None:
                 status, reason = refused
                 extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []

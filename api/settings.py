@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from classifier.feedback import DEFAULT_DB
 
 # The most models one service serves (each worker holds every one of them)
 MAX_MODELS = 16
@@ -45,6 +47,15 @@ class Settings(BaseSettings):
     metrics: bool = True
     # Bearer token of POST /v1/admin/*; the endpoints are disabled when unset or blank.
     admin_token: SecretStr | None = None
+    # Bearer token of POST /v1/feedback (editors, not administrators); disabled when unset.
+    editor_token: SecretStr | None = None
+    # Where feedback is kept: a SQLite file path or a database URL (postgresql://…).
+    feedback_db: str = Field(str(DEFAULT_DB), min_length=1)
+    # A feedback record: tags in each of accepted, rejected and added; characters of a tag
+    # and of a document id.
+    max_feedback_tags: int = Field(100, ge=1, le=1000)
+    max_tag_chars: int = Field(200, ge=1, le=10_000)
+    max_id_chars: int = Field(200, ge=1, le=10_000)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -66,12 +77,19 @@ class Settings(BaseSettings):
         """The models to serve, NAME[@VERSION] each, the default first."""
         return list(self.models) or [self.model]
 
-    @field_validator("admin_token", mode="after")
+    @field_validator("admin_token", "editor_token", mode="after")
     @classmethod
     def _blank_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
         if token is None or not token.get_secret_value().strip():
             return None
         return token
+
+    @model_validator(mode="after")
+    def _tokens_differ(self) -> Settings:
+        admin, editor = self.admin_token, self.editor_token
+        if admin and editor and admin.get_secret_value() == editor.get_secret_value():
+            raise ValueError("TAGGER_EDITOR_TOKEN must differ from TAGGER_ADMIN_TOKEN")
+        return self
 
 
 @lru_cache

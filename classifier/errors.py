@@ -30,3 +30,16 @@ class IncompatibleModelError(ClassifierError):
 
 class NotTrainedError(ClassifierError):
     """A corpus left nothing to learn from."""
+
+
+class FeedbackError(ClassifierError):
+    """A feedback record is refused: ``field`` names the part at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class FeedbackStoreError(ClassifierError):
+    """The feedback store cannot be opened, migrated, read or written."""

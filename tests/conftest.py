@@ -6,6 +6,7 @@ without touching a test."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "sample"  # the tests' corpus, not the demo's
+_DATABASES = itertools.count(1)  # names of the PostgreSQL databases made for tests
 
 # Nothing is written into the repository: no example database, and hypothesis's own caches
 # go to a per-user temporary folder rather than ./.hypothesis.
@@ -72,6 +74,46 @@ def _write_seed(path: Path, tags: str, text: str) -> Path:
 def write_seed():
     """A function writing a seed-format document (header, blank line, text) as UTF-8."""
     return _write_seed
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """The URL of a throw-away PostgreSQL cluster, started once a session (tests/pgcluster.py);
+    skipped when PostgreSQL or psycopg is missing, failing instead under CI."""
+    from pgcluster import INSTALL_HINT, Cluster, server_bin, unavailable, wait_ready
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed: pip install -e '.[test]'")
+    bindir = server_bin()
+    if bindir is None:
+        unavailable(f"no PostgreSQL server binaries: {INSTALL_HINT}")
+    cluster = Cluster(bindir)
+    try:
+        url = cluster.start()
+        wait_ready(url)
+    except (RuntimeError, OSError) as exc:
+        cluster.stop()
+        unavailable(f"the throw-away cluster did not start: {exc}")
+    yield url
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: str, request: pytest.FixtureRequest) -> str:
+    """A new empty database in the session's cluster, for one test."""
+    from pgcluster import fresh_database
+
+    return fresh_database(postgres_cluster, f"t{next(_DATABASES)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def feedback_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A feedback store target of each kind: a SQLite file path, a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "feedback.sqlite3")
+    return str(request.getfixturevalue("postgres_url"))
 
 
 # A second vocabulary over the same documents (issue 13.8, several models in one service):

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from classifier import __version__
 from classifier.errors import ClassifierError
+from classifier.feedback import ENV as FEEDBACK_ENV
 from classifier.registry import DEFAULT_NAME, MODELS_DIR_ENV
 from training.gate import DEFAULT_MARGIN
 
@@ -82,6 +83,15 @@ GateMargin = Annotated[
         "version's for the new one to be served.",
     ),
 ]
+FeedbackDb = Annotated[
+    str | None,
+    typer.Option(
+        "--feedback-db",
+        "--db",
+        envvar=FEEDBACK_ENV,
+        help="Feedback store: a SQLite file or a database URL (default data/feedback.sqlite3).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -144,6 +154,13 @@ def train_cli(
     models_dir: ModelsDir = Path("models"),
     jobs: Jobs = 1,
     strict: Strict = False,
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            "--feedback",
+            help="Also learn from the corrections in this feedback store (path or URL).",
+        ),
+    ] = None,
     gate_corpus: GateCorpus = [],  # noqa: B006
     gate_margin: GateMargin = DEFAULT_MARGIN,
 ) -> None:
@@ -158,7 +175,7 @@ def train_cli(
     with progress:
         result = train(
             corpus, models_dir, name=name, config=cfg, jobs=jobs, strict=strict, progress=hook,
-            **gate,
+            feedback=feedback, **gate,
         )  # fmt: skip
     _report_skips(result.report)
     for line in result.summary():
@@ -302,6 +319,7 @@ def serve_cli(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (one a core is the usual).")
     ] = 1,
+    feedback_db: FeedbackDb = None,
 ) -> None:
     """Serve the HTTP API and the web page. Given NAME or NAME@latest, every worker moves to
     a version promoted in the registry within about a second."""
@@ -309,6 +327,12 @@ def serve_cli(
 
     specs = model or served_specs(os.environ)
     pinned, follows = serving_plan(models_dir, specs)  # fails here, in one line
+    if feedback_db:
+        os.environ[FEEDBACK_ENV] = feedback_db  # what the workers' settings read
+    if os.environ.get("TAGGER_EDITOR_TOKEN", "").strip():  # feedback accepted: made, migrated
+        from classifier.feedback import DEFAULT_DB, open_store
+
+        open_store(feedback_db or DEFAULT_DB).close()  # here once, not in each worker
     os.environ[MODELS_DIR_ENV] = str(models_dir)
     os.environ["TAGGER_MODEL"] = specs[0]  # what a reload without a version takes the latest of
     os.environ["TAGGER_MODELS"] = ",".join(specs)  # every worker serves every one
@@ -378,6 +402,28 @@ def models_cli(
         err.print(Text(f"no trained model in {models_dir}"), soft_wrap=True)
         raise typer.Exit(1)
     out.print(models_table(rows))
+
+
+feedback_app = typer.Typer(
+    help="The editors' corrections (POST /v1/feedback): export them as a corpus.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export_cli(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSONL corpus to write.")],
+    db: FeedbackDb = None,
+) -> None:
+    """Write the latest correction of each document as JSONL {"id", "text", "tags"}."""
+    from classifier.feedback import DEFAULT_DB, export_corpus, open_store
+
+    with open_store(db or DEFAULT_DB, create=False) as store:
+        report = export_corpus(store, out_file)
+    if report.without_tags:
+        err.print(Text(f"left out {report.without_tags} with no tag left"), soft_wrap=True)
+    out.print(Text(f"wrote {report.written} corrections to {report.out}"), soft_wrap=True)
 
 
 def _line(style: str, label: str, message: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from classifier.config import TrainingConfig
 from classifier.corpus import Document, ReadReport, read_corpus
 from classifier.dataset import prepare_corpus
 from classifier.errors import NotTrainedError
+from classifier.feedback import MergeReport, corrections, merge, open_store, shown
 from classifier.fit import FitReport, fit_classifier
 from classifier.model import TopicClassifier
 from classifier.progress import ProgressHook, no_progress
@@ -52,6 +54,12 @@ class TrainResult:
         ]
         if dropped["labels"]:
             lines.append(f"dropped {len(dropped['labels'])} rare labels: {dropped['rule']}")
+        if fb := self.metadata.get("feedback"):
+            lines.append(
+                f"learnt {fb['used']} of {fb['corrections']} corrections from {fb['store']}: "
+                f"{fb['overrode']} overrode corpus documents, {fb['added']} new, "
+                f"{fb['removed']} removed (no tag left)"
+            )
         return lines
 
     def headline(self) -> str:
@@ -91,17 +99,25 @@ def train(
     strict: bool = False,
     progress: ProgressHook = no_progress,
     extra_metadata: dict[str, Any] | None = None,
+    feedback: str | Path | None = None,
     gate_corpus: Sequence[str | Path] | None = None,
     gate_margin: float = DEFAULT_MARGIN,
 ) -> TrainResult:
     """Read ``corpus``, fit a tagger, save it as a new version of ``name``, and let the
-    promotion gate (``training.gate``) decide whether it is served."""
+    promotion gate (``training.gate``) decide whether it is served.
+
+    With ``feedback`` (a feedback store's path or URL) the latest correction of each
+    document is learnt too: it overrides the corpus document of the same id, or is added.
+    """
     cfg = (config or TrainingConfig()).resolved()
     tokenizer.warm_up(cfg.segmenter)
     report = ReadReport()
     started = time.perf_counter()
-    docs = counted(read_corpus(corpus, report=report, strict=strict), progress("reading", None))
-    data = prepare_corpus(docs, cfg.text, jobs, progress)
+    docs: Iterable[Document] = read_corpus(corpus, report=report, strict=strict)
+    merged = MergeReport()
+    if feedback is not None:
+        docs = merge(docs, _corrections(feedback), merged)
+    data = prepare_corpus(counted(docs, progress("reading", None)), cfg.text, jobs, progress)
     if data.n_documents == 0:
         raise NotTrainedError(
             f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
@@ -116,8 +132,12 @@ def train(
         "read_and_segment": round(prepared - started, 3),
         "fit_and_tune": round(fitted - prepared, 3),
     }
+    sha = report.sha256
+    if feedback is not None:
+        meta["feedback"] = {"store": shown(feedback), **merged.summary()}
+        sha = hashlib.sha256(f"{sha}+{merged.sha256}".encode()).hexdigest()
     adopt_newest(models_dir, name)  # saving must not change what a name without a record serves
-    folder = save_model(models_dir, name, model, meta, new_version(report.sha256))
+    folder = save_model(models_dir, name, model, meta, new_version(sha))
     saved = LoadedModel(model, read_metadata(folder), folder)
     decision = gate(models_dir, saved, gate_corpus=gate_corpus, margin=gate_margin)
     return TrainResult(folder, saved.metadata, report, decision)
@@ -131,6 +151,13 @@ def label_documents(doc_tags: Sequence[Sequence[str]], labels: Sequence[str]) ->
             if t in counts:
                 counts[t] += 1
     return counts
+
+
+def _corrections(feedback: str | Path) -> list[Document]:
+    """Every correction of the store, read at once (and the store closed) before the corpus
+    is: they are what a person wrote, few next to a corpus."""
+    with open_store(feedback, create=False) as store:
+        return list(corrections(store))
 
 
 def _skips(report: ReadReport) -> str:

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_two_phase import FakeConn, FakeProcess
 
 from classifier import registry
 from classifier.config import TrainingConfig
@@ -23,22 +24,6 @@ from classifier.workers import Supervisor, reuse_port_supported
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class FakeProcess:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def is_alive(self) -> bool:
-        return True
-
-
-class FakeConn:
-    def __init__(self) -> None:
-        self.sent: list[tuple] = []
-
-    def send(self, message: tuple) -> None:
-        self.sent.append(message)
 
 
 def fake_supervisor(follow) -> Supervisor:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from test_two_phase import FakeConn, FakeProcess
 
 from api.main import create_app
 from api.settings import Settings
@@ -136,22 +137,6 @@ def test_the_command_line_plans_each_model(models: Path) -> None:
 
 
 # --- the supervisor, with stand-in workers -------------------------------------------------
-class FakeProcess:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def is_alive(self) -> bool:
-        return True
-
-
-class FakeConn:
-    def __init__(self) -> None:
-        self.sent: list[tuple] = []
-
-    def send(self, message: tuple) -> None:
-        self.sent.append(message)
-
-
 def fake_supervisor(follow=None) -> Supervisor:
     sup = Supervisor("app:f", "127.0.0.1", 1, 2, ["a@1", "b@1"], follow=follow)
     for i, slot in enumerate(sup.slots):
