@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from test_review_page import browser  # noqa: F401 (fixture: the module's headless Chromium)
 from test_two_phase import FakeConn, FakeProcess
 
 from api.main import create_app
@@ -221,3 +222,52 @@ def test_two_models_in_every_worker_of_a_live_service(models: Path) -> None:
             assert call(port, "GET", "/healthz")[1]["models"] == both
     finally:
         assert server.stop() == 0
+
+
+# --- the page's model chooser, in headless Chromium ----------------------------------------
+@pytest.fixture
+def page_server(models: Path):
+    from test_supervisor import Served, free_port, wait_for
+
+    server = Served(models, free_port(), workers=1, args=("--model", "default", "-m", "sectors"))
+    try:
+        assert wait_for(server.ready, 90), server.stderr()
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+def test_the_page_chooses_the_model_and_keeps_each_documents_labels(
+    browser,  # noqa: F811 (the fixture imported above)
+    page_server: str,
+) -> None:
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_server + "/")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    assert page.is_visible("#chooser")
+    options = page.locator("#models option").all_inner_texts()
+    assert options == ["default (8 tags)", "sectors (3 tags)"]
+
+    def tag(n: int):
+        page.fill("#text", TEXT)
+        page.click("#go")
+        page.wait_for_function(f"() => document.querySelectorAll('article.doc').length >= {n}")
+        doc = page.locator("article.doc").nth(n - 1)  # not .last: that follows later ones
+        return doc, doc.locator("li.sugg").evaluate_all("els => els.map(e => e.dataset.tag)")
+
+    first, first_tags = tag(1)
+    assert first_tags[0] == "EDUCATION"
+    page.select_option("#models", "sectors")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    assert "sectors@" in page.inner_text("#model")
+    second, second_tags = tag(2)
+    assert set(second_tags) <= {"SOCIAL", "ECONOMY", "SECURITY"} and second_tags
+    assert "sectors@" in second.locator("header .meta").inner_text()
+    # each document's add-a-tag box offers the labels of the model that tagged it
+    for doc, typed, offered in ((first, "EDU", "EDUCATION"), (second, "SEC", "SECURITY")):
+        doc.locator("input[role=combobox]").fill(typed)
+        doc.locator("li[role=option]").first.wait_for()
+        assert offered in doc.locator("li[role=option]").all_inner_texts()
+    assert not errors
