@@ -47,7 +47,7 @@ ModelsDir = Annotated[
     ),
 ]
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", envvar="TAGGER_MODEL", help="Model as NAME[@VERSION].")
+    str, typer.Option("--model", "-m", envvar="TAGGER_MODEL", help="Model as NAME\\[@VERSION].")
 ]
 CorpusArgs = Annotated[
     list[Path],
@@ -303,7 +303,7 @@ ServeModels = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Model as NAME[@VERSION]; repeat to serve several, the first the default "
+        help="Model as NAME\\[@VERSION]; repeat to serve several, the first the default "
         "(or TAGGER_MODELS=a,b; else TAGGER_MODEL).",
         show_default=DEFAULT_NAME,
     ),
@@ -386,7 +386,7 @@ def promote_cli(
 def models_cli(
     models_dir: ModelsDir = Path("models"),
     card: Annotated[
-        str | None, typer.Option("--card", help="Print the model card of NAME[@VERSION].")
+        str | None, typer.Option("--card", help="Print the model card of NAME\\[@VERSION].")
     ] = None,
 ) -> None:
     """List trained model versions: which is served, the candidates and why, headline
