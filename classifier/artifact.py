@@ -32,13 +32,14 @@ from classifier.features import Features, TermBlock
 from classifier.linear import LinearWeights
 from classifier.model import Prediction, Scorer, TopicClassifier
 from classifier.neighbours import NeighbourIndex
+from classifier.stacking import Stacker
 from classifier.thresholds import LEVELS, Thresholds
 
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 META_FILE = "metadata.json"
 FILES = (MODEL_FILE, ARRAYS_FILE)
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the second level (stacker) and its arrays
 # what the last format with a pickled model left in a version folder
 LEGACY_FILE = "model.joblib"
 # the most an array of a model file may hold once read (bounds memory on a crafted file)
@@ -141,6 +142,18 @@ def _encode(model: TopicClassifier) -> tuple[dict[str, Any], dict[str, NDArray[A
         _put_csr(arrays, "neighbours.docs_t", scorer.neighbours.docs_t)
         _put_csr(arrays, "neighbours.tags", scorer.neighbours.tags)
         neighbours = {"k": scorer.neighbours.k, "weight": scorer.neighbour_weight}
+    stacker = None
+    if model.stacker is not None:
+        st = model.stacker
+        _put_csr(arrays, "stacker.coef", st.weights.coef)
+        arrays["stacker.intercept"] = st.weights.intercept
+        stacker = {
+            "floor": st.floor,
+            "mix": st.mix,
+            "views": st.n_views,
+            "candidates": st.candidates,
+            "calibration": {"a": st.calibration.a, "b": st.calibration.b},
+        }
     description = {
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(),
@@ -150,6 +163,7 @@ def _encode(model: TopicClassifier) -> tuple[dict[str, Any], dict[str, NDArray[A
         "calibration": {"a": scorer.calibration.a, "b": scorer.calibration.b},
         "aggregation": scorer.aggregation,
         "neighbours": neighbours,
+        "stacker": stacker,
         "thresholds": {
             "level": dict(model.thresholds.level),
             "per_label": list(model.thresholds.per_label),
@@ -307,6 +321,16 @@ def _check_format(folder: Path, meta: dict[str, Any]) -> None:
                 f"{folder}: saved in model format 1 (a pickle), which this version of tagger "
                 "no longer loads; retrain it with `tagger train`"
             )
+        if (
+            isinstance(version, int)
+            and not isinstance(version, bool)
+            and 1 < version < FORMAT_VERSION
+        ):
+            raise IncompatibleModelError(
+                f"{folder}: saved in model format version {version} by an older tagger, which "
+                f"this version (format {FORMAT_VERSION}) no longer loads; retrain it with "
+                "`tagger train`"
+            )
         raise IncompatibleModelError(
             f"{folder}: format version {version!r} is not {FORMAT_VERSION}; retrain it"
         )
@@ -412,7 +436,25 @@ def _decode(d: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> TopicClassifi
         k: _array(arrays, f"thresholds.{k}", np.float32, (len(labels),))
         for k in d["thresholds"]["per_label"]
     }
-    return TopicClassifier(cfg, labels, scorer, Thresholds(level, per_label))
+    stacker = None
+    if d["stacker"] is not None:
+        st = d["stacker"]
+        n_views, candidates = int(st["views"]), int(st["candidates"])
+        if n_views not in (1, 3) or candidates < 1:
+            raise ValueError(f"stacker with {n_views} views and {candidates} candidates")
+        coef2 = _get_csr(arrays, "stacker.coef")
+        if coef2.shape != (n_views * len(labels), len(labels)):
+            raise ValueError(f"level-2 weights of shape {coef2.shape} for {len(labels)} labels")
+        intercept2 = _array(arrays, "stacker.intercept", np.float32, (len(labels),))
+        stacker = Stacker(
+            LinearWeights(coef2, intercept2),
+            float(st["floor"]),
+            float(st["mix"]),
+            n_views,
+            candidates,
+            Calibration(float(st["calibration"]["a"]), float(st["calibration"]["b"])),
+        )
+    return TopicClassifier(cfg, labels, scorer, Thresholds(level, per_label), stacker)
 
 
 def _array(

@@ -40,6 +40,7 @@ MAX_COUNT = 100_000_000  # document counts and feature counts
 MAX_WORD_NGRAM = 5
 MAX_CHAR_NGRAM = 3  # classifier.ngrams.MAX_N (not imported: it pulls in NumPy and SciPy)
 MAX_LABELS = 1000  # labels a document is given
+MAX_FOLDS = 10
 MAX_CONFIG_BYTES = 1024 * 1024  # a config or grid file
 MAX_SHOWN = 40  # characters of a refused value quoted in an error
 
@@ -226,6 +227,9 @@ class TrainingConfig:
     # learner is a name of the registry in ``classifier.learners`` (svm, logistic, sgd, ...)
     learner: str = setting("svm", choices=learners.names)
     C: float = setting(1.0, ge=1e-6, le=1e6)
+    # the svm learner's stopping tolerance (liblinear's dual solver): 0.1 gave the document
+    # micro-F1 of 1e-4 to 0.0002 on reuters21578 (BENCHMARKS.md) for fewer iterations
+    tol: float = setting(0.1, gt=0.0, le=1.0)
     class_weight: Literal["balanced"] | None = None
     # weights with |w| <= prune_below are dropped (features are unit-length TF-IDF blocks):
     # at 0.01 the tiku model shrinks from 25.4 to 9.1 MB and document micro-F1 moved by at
@@ -235,21 +239,40 @@ class TrainingConfig:
     train_on_documents: bool = False
     # labels: a tag on fewer than ``min_label_docs`` training documents is dropped (and
     # reported) under "drop", or kept with the global threshold under "keep".
+    # "keep" is the default: a dropped label can never be suggested, and the stacked model
+    # gives a tag seen once a fair chance (BENCHMARKS.md ablation)
     min_label_docs: int = setting(2, ge=1, le=MAX_COUNT)
-    rare_labels: RarePolicy = "drop"
+    rare_labels: RarePolicy = "keep"
     # blend in the tags of the ``neighbours`` most similar training documents (0 = off), with
     # weight ``neighbour_weight`` (None: chosen on validation among NEIGHBOUR_WEIGHTS)
     neighbours: int = setting(0, ge=0, le=1000)
     neighbour_weight: float | None = setting(None, ge=0.0, le=1.0)
-    # decisions
+    # held-out scores: ``cv_folds`` folds of the documents (by a hash of their id) give every
+    # training document out-of-fold scores, on which calibration, the second level and the
+    # thresholds are fitted; 0 = one validation split of ``validation_fraction`` instead
+    cv_folds: int = setting(3, ge=0, le=MAX_FOLDS)
     validation_fraction: float = setting(0.1, ge=0.0, lt=1.0)
+    # the second level (classifier.stacking): per label, a linear model over every label's
+    # out-of-fold document scores (mean, whole document and max of the paragraphs), fitted on
+    # the documents where the first level ranks that label among its ``stack_candidates``
+    # best; replaces ``aggregation`` for document scores. Needs cv_folds >= 2
+    stacking: bool = True
+    stack_candidates: int = setting(30, ge=1, le=MAX_LABELS)
+    # decisions
     aggregation: Aggregation = "mean"
     # one threshold per label (tuned on validation) for labels with at least
     # ``min_label_positives`` positive validation items; the global threshold for the others
     label_thresholds: bool = False
     min_label_positives: int = setting(5, ge=1, le=MAX_COUNT)
+    # document thresholds of their own for the labels on fewer than ``rare_label_cuts``
+    # training documents: LibMultiLabel's micro + macro cut in each cross-validation fold,
+    # averaged (0 = none; needs cv_folds >= 2)
+    rare_label_cuts: int = setting(0, ge=0, le=MAX_COUNT)
     min_labels: int = setting(1, ge=0, le=MAX_LABELS)
     max_labels: int = setting(10, ge=1, le=MAX_LABELS)
+    # refit the first level on all documents once tuned; false: keep the model fitted without
+    # the validation split, or with cv_folds the average of the fold models (cheaper, about
+    # 0.3 to 0.6 points of micro-F1 lower)
     refit_on_all: bool = True
     # the random seed of every randomised step (scikit-learn takes 0 to 2**32 - 1)
     seed: int = setting(0, ge=0, le=2**32 - 1)
@@ -263,6 +286,22 @@ class TrainingConfig:
             self.char_ngram_max == 0 or self.char_ngram_max >= self.char_ngram_min,
             "char_ngram_max",
             "must be 0 (no character n-grams) or >= char_ngram_min",
+        )
+        _check(self.cv_folds != 1, "cv_folds", "must be 0 (one validation split) or >= 2")
+        _check(
+            not self.stacking or self.cv_folds >= 2,
+            "stacking",
+            "needs out-of-fold scores: set 'cv_folds' >= 2 (or 'stacking' = false)",
+        )
+        _check(
+            self.rare_label_cuts == 0 or self.cv_folds >= 2,
+            "rare_label_cuts",
+            "are made in cross-validation folds: set 'cv_folds' >= 2",
+        )
+        _check(
+            self.neighbours == 0 or self.cv_folds == 0,
+            "neighbours",
+            "are weighed on one validation split: set 'cv_folds' = 0 and 'stacking' = false",
         )
         _check(
             self.min_labels <= self.max_labels,

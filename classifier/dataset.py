@@ -132,3 +132,13 @@ def validation_docs(doc_ids: Sequence[str], fraction: float) -> NDArray[np.bool_
     if val.all():
         val[int(np.argmax(h))] = False
     return val
+
+
+def document_folds(doc_ids: Sequence[str], k: int) -> NDArray[np.intp]:
+    """Each document's fold, 0 to ``k - 1``, by a salted hash of its id: stable as the corpus
+    grows, and independent of the validation split's hash."""
+    h = np.array(
+        [int(hashlib.sha1(f"tagger-fold:{d}".encode()).hexdigest()[:8], 16) for d in doc_ids],
+        dtype=np.int64,
+    )
+    return (h % k).astype(np.intp)

@@ -1,25 +1,33 @@
-"""Fit a TopicClassifier: hold out validation documents, fit the scorer, calibrate it and tune
-the decision thresholds on the held-out documents, refit on everything, build the model once.
+"""Fit a TopicClassifier.
+
+With ``cv_folds`` >= 2 (the default): split the documents into folds, fit the first level on
+all folds but one for each, score the held-out documents (out-of-fold scores for every
+training document), fit the calibration, the second level (``classifier.stacking``) and the
+thresholds on those scores, and refit the first level on everything. With ``cv_folds = 0``:
+hold out one validation split instead, tune on it, refit on everything.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from classifier.calibration import fit_calibration
 from classifier.config import NEIGHBOUR_WEIGHTS, TrainingConfig
-from classifier.dataset import PreparedCorpus, validation_docs
+from classifier.dataset import PreparedCorpus, document_folds, validation_docs
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores
 from classifier.features import fit_features
 from classifier.labels import choose_labels, label_matrix
-from classifier.linear import fit_one_vs_rest
-from classifier.model import Scorer, TopicClassifier, mix
+from classifier.linear import LinearWeights, fit_one_vs_rest
+from classifier.model import Scorer, TopicClassifier, aggregate, mix
 from classifier.neighbours import NeighbourIndex
 from classifier.progress import ProgressHook, no_progress
+from classifier.stacking import MULTI_VIEW_SHARE, document_views, fit_stacker
 from classifier.thresholds import Thresholds, cross_fitted_metrics, fit_thresholds
 
 
@@ -38,6 +46,8 @@ class FitReport:
     neighbours: dict[str, Any] = field(default_factory=dict)
     # the held-out documents, by id: the promotion gate's default evaluation set
     validation_ids: list[str] = field(default_factory=list)
+    # cross-validation: folds, and the second level's choice and what it tried
+    cross_validation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ def fit_classifier(
     """
     if cfg.segmenter == "auto":
         raise ValueError("fit_classifier takes a resolved configuration (cfg.resolved())")
+    if cfg.cv_folds >= 2:
+        return fit_cross_validated(data, cfg, jobs, progress)
     is_val = validation_docs(data.doc_ids, cfg.validation_fraction)
     fit_part = data.subset(np.flatnonzero(~is_val).tolist())
     val_part = data.subset(np.flatnonzero(is_val).tolist())
@@ -185,3 +197,170 @@ def tune_on_validation(
         results[name].pop("per_label")
     neighbours = {"chosen": best, "tried": choice} if choice else {}
     return Tuning(scorer, Thresholds(level, per_label), results, neighbours)
+
+
+def fit_cross_validated(
+    data: PreparedCorpus,
+    cfg: TrainingConfig,
+    jobs: int = 1,
+    progress: ProgressHook = no_progress,
+) -> tuple[TopicClassifier, FitReport]:
+    """Out-of-fold first-level scores of every training document (``cfg.cv_folds`` folds by
+    document), then on them the paragraph calibration, the second level (with
+    ``cfg.stacking``) and the thresholds; the first level refitted on all documents.
+
+    The validation metrics reported are cross-fitted on the out-of-fold scores: each half of
+    the documents is scored with thresholds tuned on the other half.
+    """
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 3)
+        clock = now
+
+    labels, dropped = choose_labels(data.doc_tags, cfg.min_label_docs, cfg.rare_labels)
+    if not labels or data.n_paragraphs == 0:
+        raise NotTrainedError("the corpus has no paragraph with a learnable tag")
+    par_doc = np.asarray(data.par_doc, dtype=np.intp)
+    n_docs, n_par = data.n_documents, data.n_paragraphs
+    counts = np.bincount(par_doc, minlength=n_docs)
+    multi = np.flatnonzero(counts > 1)
+    joined = data.joined() if len(multi) else []
+    # training rows: the paragraphs, then (train_on_documents) each multi-paragraph document
+    texts, row_doc = list(data.texts), par_doc
+    if cfg.train_on_documents and len(multi):
+        texts += [joined[d] for d in multi]
+        row_doc = np.concatenate([par_doc, multi])
+    try:
+        features, x = fit_features(texts, cfg)
+    except ValueError as exc:  # empty vocabulary, min_df too high for a tiny corpus
+        raise NotTrainedError(f"cannot build features: {exc}") from None
+    doc_gold = label_matrix(data.doc_tags, labels)
+    y_rows = sp.csr_matrix(doc_gold)[row_doc]
+    y = sp.csc_matrix(y_rows)
+    x_par = x[:n_par]
+    # the whole documents' views are read only when enough documents have several paragraphs
+    views_whole = cfg.stacking and len(multi) >= MULTI_VIEW_SHARE * n_docs
+    needs_whole = views_whole or (not cfg.stacking and cfg.aggregation in ("whole", "mean+whole"))
+    x_multi = None
+    if needs_whole and len(multi):
+        x_multi = features.transform([joined[d] for d in multi])
+    lap("features")
+
+    folds = document_folds(data.doc_ids, cfg.cv_folds)
+    oof_par = np.zeros((n_par, len(labels)), dtype=np.float32)
+    oof_multi = np.zeros((len(multi), len(labels)), dtype=np.float32)
+    fold_models = []
+    for f in range(cfg.cv_folds):
+        train_rows = np.flatnonzero(folds[row_doc] != f)
+        held = folds[par_doc] == f
+        if not held.any() or len(train_rows) == 0:
+            continue
+        weights = fit_one_vs_rest(
+            x[train_rows], sp.csc_matrix(y_rows[train_rows]), cfg, jobs, progress
+        )
+        oof_par[held] = weights.decision(x_par[held])
+        if x_multi is not None:
+            held_multi = folds[multi] == f
+            oof_multi[held_multi] = weights.decision(x_multi[held_multi])
+        fold_models.append(weights)
+    lap("first_level_folds")
+    if cfg.refit_on_all or not fold_models:
+        weights = fit_one_vs_rest(x, y, cfg, jobs, progress)
+    else:  # no refit: the fold models averaged
+        weights = LinearWeights(
+            sp.csr_matrix(sum(w.coef for w in fold_models) / len(fold_models), dtype=np.float32),
+            np.mean([w.intercept for w in fold_models], axis=0).astype(np.float32),
+        )
+    oof_whole = None
+    if x_multi is not None:
+        oof_whole = np.zeros((n_docs, len(labels)), dtype=np.float32)
+        single = np.flatnonzero(counts[par_doc] == 1)
+        oof_whole[par_doc[single]] = oof_par[single]
+        oof_whole[multi] = oof_multi
+
+    lap("first_level_refit")
+    par_gold = data.paragraph_tags()
+    calibration = fit_calibration(oof_par, label_matrix(par_gold, labels), cfg.seed)
+    par_scores = calibration.apply(oof_par)
+    cv: dict[str, Any] = {"folds": cfg.cv_folds, "stacking": cfg.stacking}
+    stacker = None
+    if cfg.stacking:
+        views = document_views(oof_par, par_doc, n_docs, oof_whole if views_whole else None)
+        gold = doc_gold.toarray().astype(bool)
+        stacker, oof_doc, chosen = fit_stacker(
+            views, gold, folds, cfg.stack_candidates, cfg.seed, cfg.min_labels, jobs, progress
+        )
+        doc_scores = stacker.calibration.apply(oof_doc)
+        cv["stacker"] = {
+            "floor": chosen.floor,
+            "mix": chosen.mix,
+            "views": chosen.n_views,
+            "out_of_fold_micro_f1": chosen.tried,
+        }
+    else:
+        doc_scores = oof_document_scores(
+            cfg.aggregation,
+            par_scores,
+            par_doc,
+            np.asarray(data.par_len, dtype=float),
+            n_docs,
+            None if oof_whole is None else calibration.apply(oof_whole),
+        )
+    lap("second_level" if cfg.stacking else "aggregation")
+    level: dict[str, float] = {}
+    per_label = {}
+    results = {}
+    for name, scores, gold_tags, groups, row_folds in (
+        ("paragraph", par_scores, par_gold, par_doc, None),
+        ("document", doc_scores, data.doc_tags, np.arange(n_docs), folds),
+    ):
+        t, vector = fit_thresholds(scores, gold_tags, labels, cfg, row_folds)
+        level[name] = t
+        if vector is not None:
+            per_label[name] = vector
+        results[name] = cross_fitted_metrics(scores, gold_tags, labels, cfg, groups, row_folds)
+        results[name].pop("per_label")
+    lap("thresholds")
+    cv["seconds"] = seconds
+    scorer = Scorer(features, weights, calibration, aggregation=cfg.aggregation)
+    model = TopicClassifier(cfg, tuple(labels), scorer, Thresholds(level, per_label), stacker)
+    report = FitReport(
+        labels_dropped=dropped,
+        labels_unlearnable=[],
+        n_fit_documents=n_docs,
+        n_validation_documents=n_docs,
+        n_features=features.n_features,
+        n_weights=int(weights.coef.nnz) + (int(stacker.weights.coef.nnz) if stacker else 0),
+        validation=results,
+        cross_validation=cv,
+        # the first fold's documents: a fixed set (folds go by a hash of the id) that the
+        # promotion gate scores both versions on (seen in training by both, as after a refit)
+        validation_ids=[d for d, f in zip(data.doc_ids, folds, strict=True) if f == 0],
+    )
+    return model, report
+
+
+def oof_document_scores(
+    rule: str,
+    par_scores: np.ndarray,
+    par_doc: np.ndarray,
+    par_len: np.ndarray,
+    n_docs: int,
+    whole: np.ndarray | None,
+) -> np.ndarray:
+    """Out-of-fold document scores under an aggregation rule (as ``Scorer.document_scores``
+    computes them at prediction, from out-of-fold paragraph and whole-document scores)."""
+    if rule in ("mean", "weighted", "max"):
+        if len(par_doc) == n_docs:
+            return par_scores
+        return aggregate(par_scores, par_doc, n_docs, rule, par_len)
+    if whole is None:  # every document is one paragraph: whole = the paragraph
+        whole = aggregate(par_scores, par_doc, n_docs, "mean")
+    if rule == "whole":
+        return whole
+    mean = aggregate(par_scores, par_doc, n_docs, "mean")
+    return np.asarray(0.5 * (mean + whole), dtype=np.float32)

@@ -88,7 +88,8 @@ def fit_one_vs_rest(
     liblinear releases the GIL, so threads share ``x`` without copies. Each label's weights
     are pruned to |w| > ``cfg.prune_below`` as they arrive, so memory holds one dense vector
     per running job rather than one per label. A label on every row needs no model: weight
-    zero, intercept 1.
+    zero, intercept 1; nor does a label on no row (a rare label whose documents are all held
+    out of a cross-validation fold): weight zero, intercept -1.
     """
     from joblib import Parallel, delayed
     from sklearn.exceptions import ConvergenceWarning
@@ -99,8 +100,9 @@ def fit_one_vs_rest(
 
     def fit_one(j: int) -> tuple[int, NDArray[np.intp], NDArray[np.float32], float]:
         target = y[:, j].toarray().ravel()
-        if target.all():
-            return j, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), 1.0
+        if target.all() or not target.any():
+            bias = 1.0 if target.all() else -1.0
+            return j, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), bias
         estimator = learner.make(cfg, x.shape[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

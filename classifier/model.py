@@ -17,6 +17,7 @@ from classifier.decision import Threshold, decide
 from classifier.features import Features
 from classifier.linear import LinearWeights
 from classifier.neighbours import NeighbourIndex
+from classifier.stacking import Stacker, document_views
 from classifier.text import PreparedText, prepare_paragraph, prepare_text
 from classifier.thresholds import Thresholds
 
@@ -121,6 +122,18 @@ class Scorer:
         x = self.transform(prepared)
         return self.blend(x, self.calibration.apply(self.weights.decision(x)))
 
+    def decisions(self, prepared: Sequence[str]) -> NDArray[np.float32]:
+        """Raw linear values of prepared texts (what a second level reads), one row each
+        (``MAX_SCORE_ROWS`` rows at a time)."""
+        if len(prepared) > MAX_SCORE_ROWS:
+            return np.vstack(
+                [
+                    self.decisions(prepared[i : i + MAX_SCORE_ROWS])
+                    for i in range(0, len(prepared), MAX_SCORE_ROWS)
+                ]
+            )
+        return self.weights.decision(self.transform(prepared))
+
     def document_scores(
         self,
         prepared: Sequence[str],
@@ -147,19 +160,47 @@ class Scorer:
         return np.asarray(0.5 * (mean + whole), dtype=np.float32)
 
 
+def whole_decisions(
+    scorer: Scorer,
+    prepared: Sequence[str],
+    par_doc: NDArray[np.integer],
+    n_docs: int,
+    par_decisions: NDArray[np.float32],
+) -> NDArray[np.float32]:
+    """Raw first-level values of each document as one text: a document of one paragraph
+    is that paragraph (the same text, so the same values, not computed twice)."""
+    par_doc = np.asarray(par_doc)
+    counts = np.bincount(par_doc, minlength=n_docs)
+    out = np.zeros((n_docs, par_decisions.shape[1]), dtype=np.float32)
+    single = np.flatnonzero(counts[par_doc] == 1)
+    out[par_doc[single]] = par_decisions[single]
+    multi = np.flatnonzero(counts > 1)
+    if len(multi):
+        joined = join_by_document(prepared, par_doc, n_docs)
+        out[multi] = scorer.decisions([joined[d] for d in multi])
+    return out
+
+
 @dataclass(frozen=True)
 class TopicClassifier:
     """Everything prediction needs: the (resolved) training configuration, the labels, the
-    scorer and the tuned thresholds of the decision rule."""
+    scorer, the second level if any (document scores from every label's first-level scores)
+    and the tuned thresholds of the decision rule."""
 
     config: TrainingConfig
     labels: tuple[str, ...]
     scorer: Scorer
     thresholds: Thresholds = Thresholds()
+    stacker: Stacker | None = None
 
     def __post_init__(self) -> None:
         if self.scorer.weights.n_labels != len(self.labels):
             raise ValueError("one weight column per label")
+        if self.stacker is not None:
+            if self.stacker.n_labels != len(self.labels):
+                raise ValueError("one level-2 weight column per label")
+            if self.scorer.neighbours is not None:
+                raise ValueError("a stacked model blends no neighbours")
 
     @property
     def n_labels(self) -> int:
@@ -207,20 +248,58 @@ class TopicClassifier:
         tokens = [p for text in prepared for p in text.tokens]
         counts = [len(text.tokens) for text in prepared]
         par_doc = np.repeat(np.arange(len(prepared)), counts)
-        if checkpoint is None or len(tokens) <= SCORE_SLICE:
-            par_scores = self.score_prepared(tokens)
-        else:
-            parts = []
-            for start in range(0, len(tokens), SCORE_SLICE):
-                checkpoint()
-                parts.append(self.score_prepared(tokens[start : start + SCORE_SLICE]))
-            par_scores = np.vstack(parts)
         if self.scorer.aggregation == "weighted":
             lengths = np.array([n for text in prepared for n in text.lengths], dtype=float)
         else:
             lengths = np.ones(len(tokens))
-        docs = self.scorer.document_scores(tokens, par_doc, lengths, len(prepared), par_scores)
+        docs, par_scores = self.score_prepared_documents(
+            tokens, par_doc, lengths, len(prepared), checkpoint
+        )
         return docs, [text.paragraphs for text in prepared], par_scores
+
+    def score_prepared_documents(
+        self,
+        tokens: Sequence[str],
+        par_doc: NDArray[np.integer],
+        par_len: NDArray[np.floating],
+        n_docs: int,
+        checkpoint: Callable[[], None] | None = None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Document and paragraph scores of prepared paragraphs (``par_doc``: each one's
+        document), as ``score_documents`` computes them: the second level's document scores
+        when the model has one, else the paragraph scores aggregated."""
+        score = self.score_prepared if self.stacker is None else self.scorer.decisions
+        if checkpoint is None or len(tokens) <= SCORE_SLICE:
+            par_scores = score(tokens)
+        else:
+            parts = []
+            for start in range(0, len(tokens), SCORE_SLICE):
+                checkpoint()
+                parts.append(score(tokens[start : start + SCORE_SLICE]))
+            par_scores = np.vstack(parts)
+        if self.stacker is not None:
+            docs = self.stacked_scores(tokens, par_doc, n_docs, par_scores, checkpoint)
+            return docs, self.scorer.calibration.apply(par_scores)
+        docs = self.scorer.document_scores(tokens, par_doc, par_len, n_docs, par_scores)
+        return docs, par_scores
+
+    def stacked_scores(
+        self,
+        prepared: Sequence[str],
+        par_doc: NDArray[np.integer],
+        n_docs: int,
+        par_decisions: NDArray[np.float32],
+        checkpoint: Callable[[], None] | None = None,
+    ) -> NDArray[np.float32]:
+        """Document scores of the second level, from the paragraphs' raw first-level values
+        (and the whole documents' when it reads them)."""
+        assert self.stacker is not None
+        whole = None
+        if self.stacker.n_views > 1:
+            whole = whole_decisions(self.scorer, prepared, par_doc, n_docs, par_decisions)
+            if checkpoint is not None:
+                checkpoint()
+        return self.stacker.scores(document_views(par_decisions, par_doc, n_docs, whole))
 
     # --- decisions ----------------------------------------------------------------------
     def _tags(

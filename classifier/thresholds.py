@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from classifier.decision import Threshold, top_k, tune_label_thresholds, tune_threshold
+from classifier.decision import (
+    Threshold,
+    top_k,
+    tune_label_thresholds,
+    tune_rare_label_cuts,
+    tune_threshold,
+)
 from classifier.evaluate import evaluate_scores, hits_matrix
 from classifier.labels import label_matrix
 
@@ -48,15 +54,27 @@ def fit_thresholds(
     gold: Sequence[Sequence[str]],
     labels: Sequence[str],
     cfg: TrainingConfig,
+    folds: NDArray[np.integer] | None = None,
 ) -> tuple[float, NDArray[np.float32] | None]:
-    """The global threshold (best micro-F1 under the rule) and, if configured, per-label ones."""
+    """The global threshold (best micro-F1 under the rule) and, if configured, per-label ones:
+    tuned per label (``label_thresholds``) and, given the rows' ``folds``, cut per fold for
+    the labels with few positives (``rare_label_cuts``)."""
     idx, top = top_k(scores, cfg.max_labels)
     n_gold = sum(len(set(g)) for g in gold)
     t, _ = tune_threshold(top, hits_matrix(idx, gold, labels), n_gold, cfg.min_labels)
-    if not cfg.label_thresholds:
+    rare_cuts = cfg.rare_label_cuts > 0 and folds is not None
+    if not cfg.label_thresholds and not rare_cuts:
         return t, None
     indicator = label_matrix([tuple(g) for g in gold], labels).toarray().astype(bool)
-    return t, tune_label_thresholds(scores, indicator, t, cfg.min_label_positives)
+    vector = np.full(len(labels), t, dtype=np.float32)
+    if cfg.label_thresholds:
+        vector = tune_label_thresholds(scores, indicator, t, cfg.min_label_positives)
+    if rare_cuts:
+        assert folds is not None
+        vector = tune_rare_label_cuts(
+            scores, indicator, folds, vector, cfg.rare_label_cuts, cfg.min_labels
+        )
+    return t, vector
 
 
 def cross_fitted_metrics(
@@ -65,12 +83,20 @@ def cross_fitted_metrics(
     labels: Sequence[str],
     cfg: TrainingConfig,
     groups: NDArray[np.integer],
+    folds: NDArray[np.integer] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of rows scored with thresholds tuned on the other fold (folds by document)."""
+    """Metrics of rows scored with thresholds tuned on the other fold (folds by document;
+    ``folds``: the rows' cross-validation folds, for the rules that cut per fold)."""
     fold = np.asarray(groups) % 2
     thresholds = np.zeros(scores.shape, dtype=np.float32)
     for f in (0, 1):
         tune_rows = np.flatnonzero(fold != f) if (fold != f).any() else np.flatnonzero(fold == f)
-        t, per_label = fit_thresholds(scores[tune_rows], [gold[i] for i in tune_rows], labels, cfg)
+        t, per_label = fit_thresholds(
+            scores[tune_rows],
+            [gold[i] for i in tune_rows],
+            labels,
+            cfg,
+            None if folds is None else np.asarray(folds)[tune_rows],
+        )
         thresholds[fold == f] = per_label if per_label is not None else t
     return evaluate_scores(scores, gold, labels, thresholds, cfg.min_labels, cfg.max_labels)

@@ -40,7 +40,8 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "ngram_max": [1, 2],
     "prune_below": [0.01, 0.05, 0.1],
     "C": [0.5, 1.0, 2.0],
-    "aggregation": ["mean", "weighted"],
+    # how paragraph scores become document scores: the second level, or the mean of them
+    "stacking": [True, False],
 }
 MIN_GAIN = 0.002
 MAX_CANDIDATES = 200  # values in a grid, in all: one training run each

@@ -78,20 +78,27 @@ def evaluate_prepared(model: TopicClassifier, data: PreparedCorpus) -> dict[str,
 
 
 def score_prepared(model: TopicClassifier, data: PreparedCorpus) -> Scored:
-    """The paragraph and document score matrices of a prepared corpus."""
-    par_scores = np.vstack(
-        [
-            model.score_prepared(data.texts[i : i + SCORE_BATCH])
-            for i in range(0, data.n_paragraphs, SCORE_BATCH)
-        ]
-    )
-    doc_scores = model.scorer.document_scores(
-        data.texts,
-        np.asarray(data.par_doc),
-        np.asarray(data.par_len, dtype=float),
-        data.n_documents,
-        par_scores,
-    )
+    """The paragraph and document score matrices of a prepared corpus: document by document
+    in batches of about SCORE_BATCH paragraphs (bounded memory), each scored as prediction
+    scores it (with the second level when the model has one)."""
+    par_doc = np.asarray(data.par_doc)
+    par_len = np.asarray(data.par_len, dtype=float)
+    doc_parts, par_parts = [], []
+    starts = np.searchsorted(par_doc, np.arange(0, data.n_documents + 1))
+    first = 0
+    while first < data.n_documents:
+        last = int(np.searchsorted(starts, starts[first] + SCORE_BATCH, side="right")) - 1
+        last = min(max(last, first + 1), data.n_documents)
+        rows = slice(starts[first], starts[last])
+        docs, pars = model.score_prepared_documents(
+            data.texts[rows], par_doc[rows] - first, par_len[rows], last - first
+        )
+        doc_parts.append(docs)
+        par_parts.append(pars)
+        first = last
+    n_labels = len(model.labels)
+    doc_scores = np.vstack(doc_parts) if doc_parts else np.zeros((0, n_labels), np.float32)
+    par_scores = np.vstack(par_parts) if par_parts else np.zeros((0, n_labels), np.float32)
     return Scored(data, par_scores, doc_scores)
 
 

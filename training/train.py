@@ -208,8 +208,9 @@ def build_metadata(
             },
             "min_labels": cfg.min_labels,
             "max_labels": cfg.max_labels,
-            "aggregation": cfg.aggregation,
+            "aggregation": "second level (stacking)" if model.stacker else cfg.aggregation,
             "calibration": {"a": scorer.calibration.a, "b": scorer.calibration.b},
+            "cross_validation": fit.cross_validation,
             "neighbours": {
                 "k": cfg.neighbours if scorer.neighbours is not None else 0,
                 "weight": scorer.neighbour_weight,

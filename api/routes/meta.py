@@ -89,9 +89,14 @@ async def model_info(model: ModelDep) -> ModelResponse:
     return ModelResponse(name=meta["name"], version=meta["version"], metadata=meta)
 
 
-@router.get("/v1/model/card", response_class=PlainTextResponse)
-async def card(model: ModelDep) -> PlainTextResponse:
+class MarkdownResponse(PlainTextResponse):
+    """Markdown text: its media type is documented in the OpenAPI schema as it is sent."""
+
+    media_type = "text/markdown"
+
+
+@router.get("/v1/model/card", response_class=MarkdownResponse)
+async def card(model: ModelDep) -> MarkdownResponse:
     """The model card of the version serving (Markdown): data, settings, metrics, known
     limits; corpus files by name, no paths."""
-    text = model_card(public_metadata(model.metadata))
-    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+    return MarkdownResponse(model_card(public_metadata(model.metadata)))

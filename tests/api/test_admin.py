@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from classifier.artifact import ARRAYS_FILE, META_FILE
+from classifier.artifact import ARRAYS_FILE, FORMAT_VERSION, META_FILE
 from classifier.registry import load_model, new_version, promote, save_model
 
 TOKEN = "s3cret-token"
@@ -115,7 +115,8 @@ def test_wrong_format_version_is_refused(models: Path) -> None:
     with client(models) as c:
         new = second_version(models)
         meta = models / "default" / new.split("@")[1] / META_FILE
-        meta.write_text(meta.read_text().replace('"format_version": 2', '"format_version": 99'))
+        text = meta.read_text()
+        meta.write_text(text.replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99'))
         response = c.post("/v1/admin/reload", headers=AUTH, json={"model": new})
         assert response.status_code == 409
         assert "format version" in response.json()["detail"]

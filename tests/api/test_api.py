@@ -396,3 +396,12 @@ def test_other_scripts_are_tagged_not_refused(client) -> None:
         response = client.post("/v1/predict", json={"text": text})
         assert response.status_code == 200, text
         assert len(response.json()["results"][0]["tags"]) >= 1
+
+
+def test_the_model_card_is_markdown_of_the_serving_version(client) -> None:
+    response = client.get("/v1/model/card")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/markdown")
+    version = client.get("/v1/model").json()["version"]
+    assert version in response.text and response.text.lstrip().startswith("#")
+    assert str(Path.cwd()) not in response.text and "/tmp/" not in response.text

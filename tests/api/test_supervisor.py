@@ -394,6 +394,9 @@ def test_healthz_answers_while_a_worker_tags_a_big_request(models: Path) -> None
         assert result == [200]
         assert busy_s > 0.5 and len(latencies) >= 3  # the request was big enough to matter
         latencies.sort()
-        assert latencies[len(latencies) // 2] < 0.25 and latencies[-1] < 1.0, latencies
+        # a /healthz waiting for the big request would take about busy_s; on a loaded machine
+        # the slowest answer may still take a second (the worker shares two cores)
+        slowest = max(1.0, busy_s / 3)
+        assert latencies[len(latencies) // 2] < 0.25 and latencies[-1] < slowest, latencies
     finally:
         server.stop()

@@ -20,6 +20,7 @@ from classifier.features import fit_features
 from classifier.labels import choose_labels, label_matrix
 from classifier.linear import fit_one_vs_rest
 from classifier.model import aggregate
+from classifier.text import prepare_paragraph
 from classifier.tokenizer import _SPACE_NEAR_CJK
 
 # --- label matrix and fitting many labels ------------------------------------------------
@@ -283,11 +284,20 @@ def test_top_k_caps_the_number_of_tags(model, k: int) -> None:
 
 
 def test_one_paragraph_document_scores_like_the_paragraph(model) -> None:
+    """Without a second level a one-paragraph document scores as its paragraph; with one,
+    as the second level over that paragraph's values (its mean, whole and max views)."""
     text = "各国应加强学校教育，提高女童入学率，改善农村地区的教学条件和师资水平。"
     assert model.split(text) == [text]
     docs, splits, _ = model.score_documents([text])
     assert splits == [[text]]
-    np.testing.assert_allclose(docs[0], model.score_paragraphs([text])[0], rtol=0, atol=1e-6)
+    if model.stacker is None:
+        expected = model.score_paragraphs([text])[0]
+    else:
+        prepared = [prepare_paragraph(text, model.config.text)]
+        values = model.scorer.decisions(prepared)
+        views = np.hstack([values] * model.stacker.n_views)
+        expected = model.stacker.scores(views)[0]
+    np.testing.assert_allclose(docs[0], expected, rtol=0, atol=1e-6)
 
 
 def test_predict_paragraphs(model) -> None:

@@ -124,7 +124,7 @@ def test_tune_records_the_search_and_trains_the_winner(
     runner: CliRunner, tmp_path: Path, sample_dir: Path
 ) -> None:
     grid = tmp_path / "grid.json"
-    grid.write_text(json.dumps({"C": [0.5], "neighbours": [0, 5]}))
+    grid.write_text(json.dumps({"C": [0.5], "stacking": [True, False]}))
     models = tmp_path / "models"
     result = runner.invoke(
         app, ["tune", str(sample_dir), "--grid", str(grid), "--models-dir", str(models)]
@@ -134,8 +134,8 @@ def test_tune_records_the_search_and_trains_the_winner(
     meta = json.loads((folder / "metadata.json").read_text())
     tuning = meta["tuning"]
     assert tuning["objective"] == "validation document micro-F1"
-    assert tuning["trials"][0]["params"] == {"C": 1.0, "neighbours": 0}  # the defaults first
-    assert {k: meta["config"][k] for k in ("C", "neighbours")} == tuning["best"]
+    assert tuning["trials"][0]["params"] == {"C": 1.0, "stacking": True}  # the defaults first
+    assert {k: meta["config"][k] for k in ("C", "stacking")} == tuning["best"]
     assert tuning["best_score"] == max(t["score"] for t in tuning["trials"]) or (
         tuning["best"] == tuning["trials"][0]["params"]
     )

@@ -39,7 +39,11 @@ def test_session_model_metadata(trained, trained_models_dir: Path, sample_dir: P
     assert meta["corpus"]["paths"] == [str(sample_dir)]
     assert meta["version"].endswith(meta["corpus"]["sha256"][:8])
     training = meta["training"]
-    assert training["fit_documents"] + training["validation_documents"] == 72
+    if meta["config"]["cv_folds"]:  # every document is fitted and scored out of fold
+        assert training["fit_documents"] == training["validation_documents"] == 72
+        assert meta["decision"]["cross_validation"]["folds"] == meta["config"]["cv_folds"]
+    else:
+        assert training["fit_documents"] + training["validation_documents"] == 72
     assert training["validation_documents"] >= 1
     assert len(meta["labels"]) == 8 and meta["labels_dropped"]["labels"] == {}
     assert meta["tokenizer"]["function"] == "classifier.tokenizer.tokenize"
@@ -51,13 +55,21 @@ def test_session_model_metadata(trained, trained_models_dir: Path, sample_dir: P
     assert list(trained.model.labels) == meta["labels"]
 
 
+def test_rare_labels_are_kept_by_default(tmp_path: Path, small_corpus: Path, write_seed) -> None:
+    write_seed(small_corpus / "rare.txt", "RARE TAG|EDUCATION|", "学校教育和女童入学率。" * 5)
+    meta = train([small_corpus], tmp_path / "models", name="small", jobs=1).metadata
+    assert "RARE TAG" in meta["labels"] and meta["labels_dropped"]["labels"] == {}
+
+
 def test_train_reports_skips_and_rare_labels(
     tmp_path: Path, small_corpus: Path, write_seed
 ) -> None:
     (small_corpus / "bad_noheader.txt").write_text("没有标题", encoding="utf-8")
     (small_corpus / "bad_empty.txt").write_bytes(b"")
     write_seed(small_corpus / "rare.txt", "RARE TAG|EDUCATION|", "学校教育和女童入学率。" * 5)
-    result = train([small_corpus], tmp_path / "models", name="small", jobs=1)
+    # rare labels dropped, one validation split: what happens to a tag on one document
+    cfg = TrainingConfig(rare_labels="drop", cv_folds=0, stacking=False)
+    result = train([small_corpus], tmp_path / "models", name="small", config=cfg, jobs=1)
     meta = result.metadata
     assert result.folder.parent == tmp_path / "models" / "small"
     assert meta["corpus"]["documents_read"] == 25

@@ -1,0 +1,318 @@
+"""The second level ("stacking"): document scores from every label's first-level scores.
+
+The first level (one linear model per label, on paragraphs) gives each document *views* of
+its raw decision values, one column per label each: the mean of its paragraphs' values, the
+value of the whole document as one text, and the max over its paragraphs (the last two only
+when enough training documents have several paragraphs for them to differ). The second level
+is, per label, one more linear model whose inputs are every label's views shifted and cut at
+``floor`` (``max(s - floor, 0)``, each view keeping only a row's ``candidates`` best labels,
+so the input is sparse), fitted on the documents where the first level ranks that label
+among its ``candidates`` best: it learns which other labels' evidence confirms or rules out a
+label. Elsewhere a label keeps its first-level mean score minus ``OFF_CANDIDATE_DROP``; the
+output can be averaged with the first-level mean score (``mix``).
+
+Fitting needs first-level scores of documents the first level did not see: out-of-fold
+scores (``classifier.fit``). ``(floor, mix)`` is chosen from ``FLOORS`` × ``MIXES`` by the
+micro-F1 of the second level's own out-of-fold scores on the same folds, under one global
+threshold. Applying it is a sparse product, NumPy and SciPy only: scikit-learn is imported
+only to fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from classifier.calibration import Calibration, fit_calibration
+from classifier.linear import LinearWeights
+from classifier.progress import ProgressHook, no_progress
+
+# floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
+# chosen per model by out-of-fold micro-F1. A floor of -2 was never better on the benchmark
+# corpora (tiku 0.62 against 0.80 at -0.75) and costs a third more fits.
+FLOORS = (-1.0, -0.75)
+MIXES = (0.0, 0.5)
+# Documents with several paragraphs needed (share of the training documents) for the whole-
+# document and max views: with fewer they repeat the mean and only add weights
+MULTI_VIEW_SHARE = 0.2
+# How far below its first-level score a label falls where level 2 does not score it
+OFF_CANDIDATE_DROP = 10.0
+# liblinear's tolerance for level 2 (primal solver, its default)
+LEVEL2_TOL = 0.01
+LEVEL2_C = 1.0
+# multiply-adds of one level-2 product at most (bounds its memory; a batch is split beyond)
+PRODUCT_ENTRIES = 4_000_000
+# cuts tried when choosing (floor, mix): among a row's this many best labels on average
+CUT_DEPTH = 20
+
+
+def document_views(
+    par_decision: NDArray[np.floating],
+    par_doc: NDArray[np.integer],
+    n_docs: int,
+    whole_decision: NDArray[np.floating] | None,
+) -> NDArray[np.float32]:
+    """The first-level views of each document: mean of its paragraphs' decision values, then
+    (with ``whole_decision``) the whole document's and the max of its paragraphs'.
+
+    ``par_doc`` lists each paragraph's document in order (every document has one at least,
+    as ``prepare_text`` gives); a document's views depend on its own paragraphs only, not on
+    the batch it is scored in.
+    """
+    par_doc = np.asarray(par_doc)
+    if len(par_doc) == n_docs:  # one paragraph each: the mean and the max are that paragraph
+        mean = top = np.asarray(par_decision, dtype=np.float32)
+    else:
+        if len(par_doc) and (np.any(np.diff(par_doc) < 0) or par_doc[0] != 0):
+            raise ValueError("paragraphs must be listed document by document")
+        starts = np.searchsorted(par_doc, np.arange(n_docs))
+        counts = np.diff(np.append(starts, len(par_doc)))
+        if np.any(counts == 0):
+            raise ValueError("every document needs a paragraph")
+        values = np.asarray(par_decision, dtype=np.float64)
+        mean = (np.add.reduceat(values, starts, axis=0) / counts[:, None]).astype(np.float32)
+        top = np.maximum.reduceat(values, starts, axis=0).astype(np.float32)
+    if whole_decision is None:
+        return np.array(mean, dtype=np.float32)
+    return np.hstack([mean, np.asarray(whole_decision, dtype=np.float32), top])
+
+
+def best_k_mask(scores: NDArray[np.floating], k: int) -> NDArray[np.bool_]:
+    """Each row's ``k`` best entries (and any tied with the k-th)."""
+    if k >= scores.shape[1]:
+        return np.ones(scores.shape, dtype=bool)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    return scores >= kth
+
+
+def inputs(views: NDArray[np.floating], floor: float, n_labels: int, k: int) -> sp.csr_matrix:
+    """Level 2's input: ``max(view - floor, 0)``, each view cut to each row's ``k`` best."""
+    indptr, indices, data = _input_rows(views, floor, n_labels, k)
+    return sp.csr_matrix((data, indices, indptr), shape=views.shape)
+
+
+def _input_rows(
+    views: NDArray[np.floating], floor: float, n_labels: int, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+    """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix."""
+    z = np.maximum(views - floor, 0).astype(np.float32)
+    for v in range(views.shape[1] // n_labels):
+        block = slice(v * n_labels, (v + 1) * n_labels)
+        z[:, block][~best_k_mask(views[:, block], k)] = 0
+    rows, cols = np.nonzero(z)
+    indptr = np.zeros(len(z) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(z)), out=indptr[1:])
+    return indptr, cols.astype(np.int32), z[rows, cols]
+
+
+def level2_product(
+    rows: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    coef: sp.csr_matrix,
+    max_entries: int = PRODUCT_ENTRIES,
+) -> NDArray[np.float64]:
+    """``(z @ coef).toarray()`` for ``z`` given as CSR arrays, by gathering, for each input
+    of each row, its row of weights and summing them per label in float64
+    (``np.bincount``): for the few inputs a row has this is several times faster than a
+    SciPy product, and a row's result does not depend on the other rows of the batch (the
+    same sums in the same order)."""
+    indptr, indices, data = rows
+    n, n_labels = len(indptr) - 1, coef.shape[1]
+    lengths = coef.indptr[indices + 1] - coef.indptr[indices]
+    cumulative = np.concatenate([[0], np.cumsum(lengths)])
+    if n > 1 and cumulative[-1] > max_entries:
+        half = n // 2
+        top = (indptr[: half + 1], indices[: indptr[half]], data[: indptr[half]])
+        rest = (indptr[half:] - indptr[half], indices[indptr[half] :], data[indptr[half] :])
+        return np.vstack(
+            [level2_product(top, coef, max_entries), level2_product(rest, coef, max_entries)]
+        )
+    starts = np.repeat(coef.indptr[indices] - cumulative[:-1], lengths)
+    positions = starts + np.arange(int(cumulative[-1]))
+    row_of_input = np.repeat(np.arange(n), np.diff(indptr))
+    target = np.repeat(row_of_input, lengths) * n_labels + coef.indices[positions]
+    values = coef.data[positions].astype(np.float64) * np.repeat(data, lengths)
+    out = np.bincount(target, weights=values, minlength=n * n_labels)
+    return out.reshape(n, n_labels)
+
+
+@dataclass(frozen=True)
+class Stacker:
+    """The fitted second level: weights (``n_views * labels`` × labels), the (floor, mix)
+    chosen, and a sigmoid to scores in [0, 1]."""
+
+    weights: LinearWeights
+    floor: float
+    mix: float
+    n_views: int
+    candidates: int
+    calibration: Calibration = Calibration()
+
+    def __post_init__(self) -> None:
+        if self.weights.coef.shape[0] != self.n_views * self.weights.n_labels:
+            raise ValueError("level-2 weights need one row per label and view")
+
+    @property
+    def n_labels(self) -> int:
+        return self.weights.n_labels
+
+    def decision(self, views: NDArray[np.floating]) -> NDArray[np.float32]:
+        """Level 2's raw values for rows of first-level views."""
+        return apply_level2(views, self.weights, self.floor, self.mix, self.candidates)
+
+    def scores(self, views: NDArray[np.floating]) -> NDArray[np.float32]:
+        """Document scores in [0, 1]."""
+        return self.calibration.apply(self.decision(views))
+
+
+def apply_level2(
+    views: NDArray[np.floating], weights: LinearWeights, floor: float, mix: float, k: int
+) -> NDArray[np.float32]:
+    """Level 2 on rows of views: its values on each row's candidates, the first-level mean
+    minus ``OFF_CANDIDATE_DROP`` elsewhere, averaged with the mean by ``mix``."""
+    n_labels = weights.n_labels
+    mean = np.asarray(views[:, :n_labels], dtype=np.float32)
+    out = level2_product(_input_rows(views, floor, n_labels, k), weights.coef)
+    out += weights.intercept
+    out = np.where(best_k_mask(mean, k), out, mean - OFF_CANDIDATE_DROP)
+    if mix:
+        out = (1 - mix) * out + mix * mean
+    return np.asarray(out, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class StackingReport:
+    """What fitting the second level chose and measured, for the metadata."""
+
+    floor: float
+    mix: float
+    n_views: int
+    # out-of-fold micro-F1 (one global threshold, at least the best label) of each grid point
+    tried: dict[str, float] = field(default_factory=dict)
+
+
+def fit_stacker(
+    views: NDArray[np.float32],
+    gold: NDArray[np.bool_],
+    folds: NDArray[np.integer],
+    candidates: int,
+    seed: int = 0,
+    min_labels: int = 1,
+    jobs: int = 1,
+    progress: ProgressHook = no_progress,
+) -> tuple[Stacker, NDArray[np.float32], StackingReport]:
+    """Fit the second level on out-of-fold first-level ``views`` of the training documents.
+
+    Returns the stacker (fitted on every document), its own out-of-fold raw values under the
+    chosen (floor, mix) (for thresholds and honest validation metrics) and a report.
+    """
+    n_labels = gold.shape[1]
+    n_views = views.shape[1] // n_labels
+    mean = views[:, :n_labels]
+    cand = best_k_mask(mean, candidates)
+    fold_ids = np.unique(folds)
+    advance = progress("stacking", len(FLOORS) * len(fold_ids) + 1)
+    tried: dict[str, float] = {}
+    best: tuple[float, float, float, NDArray[np.float32]] | None = None
+    for floor in FLOORS:
+        z = inputs(views, floor, n_labels, candidates)
+        oof = {mix: np.zeros(gold.shape, dtype=np.float32) for mix in MIXES}
+        for f in fold_ids:
+            held = folds == f
+            w = fit_level2(z, gold, cand & ~held[:, None], jobs)
+            for mix in MIXES:
+                oof[mix][held] = apply_level2(views[held], w, floor, mix, candidates)
+            advance(1)
+        for mix in MIXES:
+            score = global_micro_f1(oof[mix], gold, min_labels)
+            tried[f"floor={floor:g},mix={mix:g}"] = score
+            if best is None or score > best[0] + 1e-12:
+                best = (score, floor, mix, oof[mix])
+    assert best is not None
+    _, floor, mix, oof = best
+    weights = fit_level2(inputs(views, floor, n_labels, candidates), gold, cand, jobs)
+    advance(1)
+    calibration = fit_calibration(oof, sp.csr_matrix(gold), seed)
+    stacker = Stacker(weights, floor, mix, n_views, candidates, calibration)
+    return stacker, oof, StackingReport(floor, mix, n_views, tried)
+
+
+def fit_level2(
+    z: sp.csr_matrix, gold: NDArray[np.bool_], rows: NDArray[np.bool_], jobs: int = 1
+) -> LinearWeights:
+    """Per label j, an L2-loss linear SVM on the rows where ``rows[:, j]``; a label with no
+    such row gets weight 0 and intercept -OFF_CANDIDATE_DROP, one with a single class there
+    weight 0 and intercept ±1."""
+    from joblib import Parallel, delayed
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    z64 = sp.csr_matrix(z, dtype=np.float64)
+    rows_csc = sp.csc_matrix(rows)
+    n_labels = gold.shape[1]
+
+    def one(j: int) -> tuple[int, NDArray[np.intp], NDArray[np.float32], float]:
+        r = rows_csc.indices[rows_csc.indptr[j] : rows_csc.indptr[j + 1]]
+        empty = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+        if len(r) == 0:
+            return j, *empty, -OFF_CANDIDATE_DROP
+        y = gold[r, j]
+        if y.all() or not y.any():
+            return j, *empty, 1.0 if y.all() else -1.0
+        svm = LinearSVC(C=LEVEL2_C, dual=False, tol=LEVEL2_TOL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            svm.fit(z64[r], y)
+        w = svm.coef_.ravel()
+        keep = np.flatnonzero(w)
+        return j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])
+
+    parts: list[Any] = list(
+        Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
+    )
+    intercept = np.zeros(n_labels, dtype=np.float32)
+    for j, _, _, b in parts:
+        intercept[j] = b
+    coef = sp.csr_matrix(
+        (
+            np.concatenate([p[2] for p in parts]),
+            (
+                np.concatenate([p[1] for p in parts]),
+                np.concatenate([np.full(len(p[1]), p[0], dtype=np.int32) for p in parts]),
+            ),
+        ),
+        shape=(z.shape[1], n_labels),
+        dtype=np.float32,
+    )
+    return LinearWeights(coef, intercept)
+
+
+def global_micro_f1(
+    scores: NDArray[np.floating], gold: NDArray[np.bool_], min_labels: int = 1
+) -> float:
+    """The best micro-F1 of one threshold over ``scores`` (exact: every cut between two
+    distinct scores), with each row's ``min_labels`` best labels always chosen."""
+    n_gold = int(gold.sum())
+    forced = np.zeros(scores.shape, dtype=bool)
+    if min_labels:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :min_labels]
+        np.put_along_axis(forced, order, True, axis=1)
+    tp_forced, n_forced = int((forced & gold).sum()), int(forced.sum())
+    free_scores, free_gold = scores[~forced], gold[~forced]
+    # the best cut never chooses more than CUT_DEPTH labels a row beyond the forced ones
+    m = min(len(free_scores), CUT_DEPTH * len(scores))
+    if m == 0:
+        return 2 * tp_forced / max(n_forced + n_gold, 1)
+    best = np.argpartition(-free_scores, m - 1)[:m]
+    order = best[np.argsort(-free_scores[best], kind="stable")]
+    s, g = free_scores[order], free_gold[order]
+    tp = tp_forced + np.concatenate([[0], np.cumsum(g)])
+    n_pred = n_forced + np.arange(len(s) + 1)
+    f1 = 2 * tp / np.maximum(n_pred + n_gold, 1)
+    # a cut after position i is possible only between distinct scores
+    valid = np.concatenate([[True], s[:-1] > s[1:], [True]])
+    return float(f1[valid].max())

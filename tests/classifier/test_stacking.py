@@ -1,0 +1,222 @@
+"""The second level: fitted and applied deterministically, saved and loaded to the bit, and
+worth having on a corpus where a label's own words are not enough."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from classifier.config import TrainingConfig
+from classifier.corpus import Document
+from classifier.dataset import PreparedCorpus, document_folds, prepare_corpus
+from classifier.decision import tune_rare_label_cuts
+from classifier.errors import ClassifierError
+from classifier.evaluate import evaluate_scores
+from classifier.fit import fit_classifier
+from classifier.registry import load_model, save_model
+from classifier.stacking import (
+    OFF_CANDIDATE_DROP,
+    _input_rows,
+    document_views,
+    fit_stacker,
+    global_micro_f1,
+    inputs,
+    level2_product,
+)
+from classifier.thresholds import fit_thresholds
+from training.evaluate import evaluate_prepared
+
+TOPICS = 6
+CFG = TrainingConfig(segmenter="rjieba")
+
+
+def synthetic(n_docs: int, seed: int) -> list[Document]:
+    """Documents of one or two topics, one to three paragraphs each (about 400 characters a
+    paragraph), every paragraph drawn from a document's topics' words and shared noise.
+    Topic 5 ("both") is tagged on exactly the documents of topics 0 and 1 together: no word
+    of its own, so only evidence of two other labels at once can find it."""
+    rng = random.Random(seed)
+    words = [[f"t{t}w{i}" for i in range(25)] for t in range(TOPICS - 1)]
+    noise = [f"n{i}" for i in range(300)]
+    docs = []
+    for d in range(n_docs):
+        pair = rng.random() < 0.3
+        topics = [0, 1] if pair and rng.random() < 0.5 else rng.sample(range(TOPICS - 1), 1 + pair)
+        tags = [f"topic{t}" for t in topics] + (["both"] if sorted(topics) == [0, 1] else [])
+        paragraphs = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            bag = [rng.choice(words[rng.choice(topics)]) for _ in range(16)]
+            bag += [rng.choice(noise) for _ in range(70)]
+            paragraphs.append(" ".join(bag))
+        docs.append(Document(f"doc{seed}-{d}", "\n".join(paragraphs), tuple(sorted(tags))))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[PreparedCorpus, PreparedCorpus]:
+    return (
+        prepare_corpus(synthetic(300, 1), CFG.resolved().text),
+        prepare_corpus(synthetic(150, 2), CFG.resolved().text),
+    )
+
+
+@pytest.fixture(scope="module")
+def stacked(corpus):
+    return fit_classifier(corpus[0], CFG.resolved())
+
+
+def test_the_second_level_reads_three_views_of_multi_paragraph_documents(corpus, stacked):
+    model, report = stacked
+    assert corpus[0].n_paragraphs > 1.3 * corpus[0].n_documents
+    assert model.stacker is not None and model.stacker.n_views == 3
+    chosen = report.cross_validation["stacker"]
+    assert (chosen["floor"], chosen["mix"]) in [(-1, 0), (-1, 0.5), (-0.75, 0), (-0.75, 0.5)]
+    assert len(chosen["out_of_fold_micro_f1"]) == 4
+    assert report.n_validation_documents == corpus[0].n_documents  # every one out of fold
+
+
+def test_quality_on_held_out_documents_and_the_label_without_words(corpus, stacked):
+    """Far above what always answering the most frequent labels gets; the label with no
+    word of its own is found through the two labels it goes with."""
+    model, _ = stacked
+    test = corpus[1]
+    scores = evaluate_prepared(model, test)["document"]
+    assert scores["micro"]["f1"] >= 0.93
+    assert scores["per_label"]["both"]["f1"] >= 0.7
+    # the first level alone (same folds, thresholds out of fold) finds it far less often
+    plain, _ = fit_classifier(corpus[0], CFG.replace(stacking=False).resolved())
+    alone = evaluate_prepared(plain, test)["document"]
+    assert alone["per_label"]["both"]["f1"] <= scores["per_label"]["both"]["f1"] - 0.2
+    assert alone["micro"]["f1"] < scores["micro"]["f1"]
+    constant = np.zeros((test.n_documents, model.n_labels))
+    constant[:, :2] = [1.0, 0.9]  # the two most frequent labels, for every document
+    trivial = evaluate_scores(constant, test.doc_tags, list(model.labels), 0.5, 1, 10)
+    assert trivial["micro"]["f1"] < 0.5
+
+
+def test_fitting_is_deterministic_and_threads_change_nothing(corpus) -> None:
+    rng = np.random.default_rng(0)
+    n, labels = 200, 7
+    gold = rng.random((n, labels)) < 0.25
+    views = np.hstack([np.where(gold, 0.5, -1.0) + rng.normal(0, 0.6, (n, labels))] * 3)
+    views = views.astype(np.float32)
+    folds = document_folds([f"d{i}" for i in range(n)], 3)
+    one = fit_stacker(views, gold, folds, candidates=4, jobs=1)
+    two = fit_stacker(views, gold, folds, candidates=4, jobs=2)
+    for a, b in ((one[0].weights.coef, two[0].weights.coef),):
+        assert (a != b).nnz == 0
+    assert np.array_equal(one[0].weights.intercept, two[0].weights.intercept)
+    assert np.array_equal(one[1], two[1]) and one[2] == two[2]
+    assert np.array_equal(one[0].scores(views), two[0].scores(views))
+
+
+def test_applying_is_inputs_times_weights_on_the_candidates() -> None:
+    rng = np.random.default_rng(1)
+    n, labels = 60, 5
+    gold = rng.random((n, labels)) < 0.3
+    views = (np.where(gold, 0.4, -1.0) + rng.normal(0, 0.5, (n, labels))).astype(np.float32)
+    stacker, _, _ = fit_stacker(views, gold, np.arange(n) % 3, candidates=2)
+    w = stacker.weights
+    raw = inputs(views, stacker.floor, labels, 2) @ w.coef.toarray() + w.intercept
+    top2 = np.argsort(-views, axis=1)[:, :2]
+    expected = views - OFF_CANDIDATE_DROP
+    np.put_along_axis(expected, top2, np.take_along_axis(raw, top2, axis=1), axis=1)
+    expected = (1 - stacker.mix) * expected + stacker.mix * views
+    np.testing.assert_allclose(stacker.decision(views), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_views_and_the_global_cut() -> None:
+    par = np.array([[1.0, -2.0], [3.0, -1.0], [0.5, 0.5]], dtype=np.float32)
+    whole = np.array([[2.0, -1.5], [0.5, 0.5]], dtype=np.float32)
+    views = document_views(par, np.array([0, 0, 1]), 2, whole)
+    np.testing.assert_array_equal(views[0], [2.0, -1.5, 2.0, -1.5, 3.0, -1.0])
+    np.testing.assert_array_equal(views[1], [0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    scores = np.array([[0.9, 0.8, 0.3], [0.2, 0.1, 0.05]])
+    gold = np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
+    # the best label of each row is forced in, then one cut between 0.8 and 0.3
+    assert global_micro_f1(scores, gold) == pytest.approx(1.0)
+    # without forcing, reaching 0.2 takes 0.3 too: 3 hits of 4 chosen, 3 gold
+    assert global_micro_f1(scores, gold, min_labels=0) == pytest.approx(6 / 7)
+
+
+def test_saved_and_loaded_to_the_bit(tmp_path: Path, corpus, stacked) -> None:
+    model, _ = stacked
+    folder = save_model(
+        tmp_path, "stacked", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
+    )
+    again = load_model(tmp_path, "stacked").model
+    assert again.stacker is not None and again.stacker.n_views == 3
+    texts = ["\n".join(corpus[1].texts[:3]), corpus[1].texts[5]]
+    assert np.array_equal(again.score_documents(texts)[0], model.score_documents(texts)[0])
+    assert again.predict(texts, paragraphs=True) == model.predict(texts, paragraphs=True)
+    assert (folder / "arrays.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"cv_folds": 1}, ["'cv_folds'", "0", ">= 2"]),
+        ({"cv_folds": 0}, ["'stacking'", "'cv_folds' >= 2"]),
+        ({"neighbours": 5}, ["'neighbours'", "'cv_folds' = 0"]),
+        ({"stack_candidates": 0}, ["'stack_candidates'", "from 1 to 1000"]),
+        ({"cv_folds": 11}, ["'cv_folds'", "from 0 to 10"]),
+        ({"rare_label_cuts": 5, "cv_folds": 0, "stacking": False}, ["'rare_label_cuts'"]),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(fields, words) -> None:
+    with pytest.raises(ClassifierError) as info:
+        TrainingConfig(**fields)
+    assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_one_validation_split_still_works(corpus) -> None:
+    cfg = CFG.replace(cv_folds=0, stacking=False).resolved()
+    model, report = fit_classifier(corpus[0], cfg)
+    assert model.stacker is None and report.n_validation_documents < corpus[0].n_documents
+    assert evaluate_prepared(model, corpus[1])["document"]["micro"]["f1"] >= 0.8
+
+
+def test_rare_label_cuts_lower_a_rare_label_scored_low_and_keep_the_others() -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    gold = np.zeros((n, 3), dtype=bool)
+    gold[:, 0] = rng.random(n) < 0.5
+    gold[:, 1] = ~gold[:, 0]
+    gold[rng.choice(n, 6, replace=False), 2] = True  # rare, and scored low when present
+    scores = np.where(gold, 0.8, 0.1) + rng.normal(0, 0.05, (n, 3))
+    scores[:, 2] = np.where(gold[:, 2], 0.3, 0.05) + rng.normal(0, 0.02, n)
+    base = np.full(3, 0.5, dtype=np.float32)
+    folds = np.arange(n) % 3
+    cuts = tune_rare_label_cuts(scores, gold, folds, base, max_positives=10, min_labels=1)
+    assert cuts[0] == cuts[1] == np.float32(0.5)  # frequent labels keep the base threshold
+    assert 0.05 < cuts[2] < 0.3  # the rare one is found below the global threshold
+    found = scores[:, 2] >= cuts[2]
+    assert (found == gold[:, 2]).all()
+    cfg = TrainingConfig(rare_label_cuts=10)
+    labels = ["a", "b", "c"]
+    tags = [tuple(t for t, g in zip(labels, row, strict=True) if g) for row in gold]
+    _, none = fit_thresholds(scores, tags, labels, TrainingConfig())
+    _, vector = fit_thresholds(scores, tags, labels, cfg, folds)
+    assert none is None and vector is not None and vector[2] < 0.3
+
+
+def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> None:
+    """Gathered in float64: equal to SciPy's product, and a row scores the same alone, in a
+    batch or in a batch split to bound memory (so one text and a batch agree to the bit)."""
+    rng = np.random.default_rng(0)
+    n, labels, n_views = 40, 30, 3
+    views = rng.normal(-1, 1, (n, n_views * labels)).astype(np.float32)
+    views[[0, -1]] = -5  # rows with no input at all
+    coef = sp.random(n_views * labels, labels, density=0.3, format="csr", random_state=1)
+    coef = coef.astype(np.float32)
+    rows = _input_rows(views, -1.0, labels, 5)
+    batch = level2_product(rows, coef)
+    expected = (inputs(views, -1.0, labels, 5) @ coef).toarray()
+    np.testing.assert_allclose(batch, expected, rtol=1e-5, atol=1e-5)
+    alone = [level2_product(_input_rows(views[i : i + 1], -1.0, labels, 5), coef) for i in range(n)]
+    assert np.array_equal(batch, np.vstack(alone))
+    assert np.array_equal(batch, level2_product(rows, coef, max_entries=10))
