@@ -49,6 +49,14 @@ class NotSwapped(ClassifierError):
         self.cause = cause
 
 
+def field_error(loc: tuple[str, ...], message: str, value: object) -> RequestValidationError:
+    """A 422 naming one field of the request, shaped as the validation errors are (for a
+    check that needs the app state, such as which models are served)."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+    )
+
+
 def status_of(exc: ClassifierError) -> int:
     if isinstance(exc, NotSwapped):
         return status_of(exc.cause)

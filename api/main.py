@@ -22,18 +22,23 @@ from classifier.feedback import open_store
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the model named by ``settings`` is loaded when the app starts.
+    """Build the app; the models named by ``settings`` are loaded when the app starts.
 
-    Under ``tagger serve``'s supervisor the version is the one it pins for every worker
+    Under ``tagger serve``'s supervisor the versions are the ones it pins for every worker
     (``classifier.workers``), and reloads go through it to all of them.
     """
     settings = settings or get_settings()
+    served = settings.served()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         link = workers.current()
-        app.state.model = load_verified(settings, link.model if link else settings.model)
-        metrics.serving(app.state.model.ref)
+        loaded = [load_verified(settings, ref) for ref in (link.models if link else served)]
+        app.state.model = loaded[0]  # the default of every request
+        app.state.others = {workers.model_name(m.ref): m for m in loaded[1:]}
+        for model in loaded:
+            metrics.serving(model.ref)
+        del loaded, model  # the frame lives on while serving: hold no model a swap replaces
         app.state.tagging = anyio.CapacityLimiter(1)  # big requests: one at a time
         app.state.swapper = Swapper(app.state, settings)
         # the feedback store is opened only when feedback is accepted (an editor token)

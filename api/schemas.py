@@ -89,6 +89,13 @@ class PredictRequest(BaseModel):
         "Default: the model's tuned threshold, and at least one tag.",
     )
     paragraphs: bool = Field(False, description="Also tag each paragraph of each text.")
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The model to tag with, by name (GET /v1/models); default: the first "
+        "served. A name not served is refused (422) with the served ones named.",
+    )
     explain: bool = Field(
         False,
         description="Give each tag its evidence: the terms of the text that raised its score "
@@ -186,7 +193,23 @@ class LabelsResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
-    model: str
+    model: str = Field(description="The default model, as NAME@VERSION.")
+    models: list[str] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="With several models served: each, as NAME@VERSION, the default first.",
+    )
+
+
+class ServedModel(BaseModel):
+    name: str
+    version: str
+    labels: int = Field(description="How many tags it can return.")
+    default: bool = Field(description="Whether a request naming no model gets this one.")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ServedModel] = Field(description="Every model served, the default first.")
 
 
 class ModelResponse(BaseModel):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from classifier.feedback import DEFAULT_DB
+
+# The most models one service serves (each worker holds every one of them)
+MAX_MODELS = 16
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,9 @@ class Settings(BaseSettings):
 
     models_dir: Path = Path("models")
     model: str = "default"
+    # Several models served side by side (``TAGGER_MODELS=subjects,places``, NAME[@VERSION]
+    # each, distinct names): the first is the default of every request. Empty: ``model``.
+    models: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=MAX_MODELS)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_text_chars: int = Field(200_000, ge=1)
     max_batch: int = Field(256, ge=1)
@@ -49,6 +56,26 @@ class Settings(BaseSettings):
     max_feedback_tags: int = Field(100, ge=1, le=1000)
     max_tag_chars: int = Field(200, ge=1, le=10_000)
     max_id_chars: int = Field(200, ge=1, le=10_000)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("models", mode="after")
+    @classmethod
+    def _distinct_names(cls, models: list[str]) -> list[str]:
+        names = [m.partition("@")[0] for m in models]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each model is served once, by name: {', '.join(twice)} twice")
+        return models
+
+    def served(self) -> list[str]:
+        """The models to serve, NAME[@VERSION] each, the default first."""
+        return list(self.models) or [self.model]
 
     @field_validator("admin_token", "editor_token", mode="after")
     @classmethod

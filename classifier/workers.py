@@ -15,8 +15,9 @@ The supervisor (also for one worker):
   process) and probes the port, so a second ``tagger serve`` or any other program already
   there is an error before anything says "serving": ``SO_REUSEPORT`` alone would let a
   second service of the same user silently share the port;
-* pins the model version (``NAME@VERSION``) and starts every worker on it, restarted ones
-  too; ``current().model`` is that version inside a worker;
+* pins the model version (``NAME@VERSION``), or one version of each of several models
+  (distinct names), and starts every worker on them, restarted ones too; ``current().models``
+  are those versions inside a worker (``current().model`` the first);
 * restarts a worker that dies, and retries one that cannot start with back-off (0.5 s
   doubling to 30 s) while the others keep serving; only when no worker ever started does it
   give up. A worker socket listens only once its application has started, so no connection
@@ -25,11 +26,13 @@ The supervisor (also for one worker):
   stuck in one step that nothing can interrupt);
 * runs reloads in two phases over every worker: each loads and verifies the version
   (``Participant.prepare``), then all swap (``commit``) or, if any failed, all discard
-  (``abort``); the answer comes when all have swapped, and the pin moves to the new version;
+  (``abort``); the answer comes when all have swapped, and the pin moves to the new version.
+  A reload names one version, and swaps the model of that name (``target``) only, the
+  others serving on untouched;
 * with ``follow`` (a function naming the version that should be served, polled every
-  ``FOLLOW_S``), runs that same reload itself whenever the version it names changes: a
-  promotion in the registry reaches every worker. A reload asked for by hand in between
-  stands until the followed version changes again;
+  ``FOLLOW_S``; one per model, or None for a pinned one), runs that same reload itself
+  whenever the version it names changes: a promotion in the registry reaches every worker.
+  A reload asked for by hand in between stands until the followed version changes again;
 * gives the workers one folder for their metrics (``PROMETHEUS_MULTIPROC_DIR``, a new
   temporary one unless it is set), so that ``/metrics`` on any worker sums them all; the
   gauges of a worker that ends are dropped, and the folder is removed at the end;
@@ -50,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -73,6 +76,8 @@ COMMIT_TIMEOUT_S = 30.0
 START_WAIT_S = 120.0  # a reload first waits for workers that are starting
 FOLLOW_S = 1.0  # how often ``follow`` is asked which version should be served
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
+# what names the version to serve: one function, or one (or None) per model served
+Follow = Callable[[], str | None] | Sequence[Callable[[], str | None] | None] | None
 
 
 def _say(message: str) -> None:
@@ -83,6 +88,27 @@ def _say(message: str) -> None:
 
 class ServeError(ClassifierError):
     """The server could not start: a message for the user, in one line."""
+
+
+def model_name(ref: str) -> str:
+    """The NAME of ``NAME@VERSION``."""
+    return ref.partition("@")[0]
+
+
+def target(served: Sequence[str], ref: str) -> int | None:
+    """Which of the ``served`` models (refs or names, in order) a reload to ``ref`` swaps:
+    the one of the same name; with one model served, that one whatever its name (a reload
+    may move a one-model service to another name, as it always could); else None."""
+    names = [model_name(r) for r in served]
+    if model_name(ref) in names:
+        return names.index(model_name(ref))
+    return 0 if len(names) == 1 else None
+
+
+def not_served(served: Sequence[str], name: str) -> str:
+    """The message refusing a model name that is not served here."""
+    names = ", ".join(model_name(r) for r in served)
+    return f"model {name!r} is not served here; served: {names}"
 
 
 def reuse_port_supported() -> bool:
@@ -179,16 +205,22 @@ class ReloadResult:
 
 
 class WorkerLink:
-    """A worker's end of its pipe to the supervisor: the pinned version, reloads."""
+    """A worker's end of its pipe to the supervisor: the pinned versions, reloads."""
 
-    def __init__(self, conn: Connection, model: str) -> None:
-        self.conn, self.model = conn, model
+    def __init__(self, conn: Connection, models: str | Sequence[str]) -> None:
+        self.conn = conn
+        self.models = [models] if isinstance(models, str) else list(models)
         self._send_lock = threading.Lock()
         self._replies: dict[int, Any] = {}
         self._answered = threading.Condition()
         self._ids = itertools.count()
         self._participant: Participant | None = None
         self.on_lost: Callable[[], None] = lambda: None
+
+    @property
+    def model(self) -> str:
+        """The first (default) model's pinned version."""
+        return self.models[0]
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="tagger-supervisor-link", daemon=True).start()
@@ -309,13 +341,13 @@ def http_protocol(header_timeout_s: float) -> type:
     )
 
 
-def _worker(app: str, host: str, port: int, model: str, conn: Connection, beat: Any) -> None:
+def _worker(app: str, host: str, port: int, models: list[str], conn: Connection, beat: Any) -> None:
     """One worker process: the application, then its own socket, one uvicorn server."""
     global _LINK
     import uvicorn
     from uvicorn.importer import import_from_string
 
-    link = _LINK = WorkerLink(conn, model)
+    link = _LINK = WorkerLink(conn, models)
     link.start()
     application = import_from_string(app)()
     options = getattr(getattr(application, "state", None), "server_options", None) or {}
@@ -355,12 +387,13 @@ def serve(
     host: str,
     port: int,
     workers: int = 1,
-    model: str = "",
+    model: str | Sequence[str] = "",
     announce: Callable[[str], None] = _say,
-    follow: Callable[[], str | None] | None = None,
+    follow: Follow = None,
 ) -> None:
-    """Serve the application factory ``app`` on version ``model`` until interrupted, and
-    move every worker to the version ``follow()`` names whenever that changes.
+    """Serve the application factory ``app`` on version ``model`` (or on each of several
+    models' versions) until interrupted, and move every worker to the version ``follow()``
+    names whenever that changes (with several models, one ``follow`` or None for each).
 
     Raise ServeError before anything is started if the port is taken (by a tagger or any
     other program), or when no worker can start; ``announce`` gets one line once the first
@@ -369,7 +402,8 @@ def serve(
     import uvicorn
 
     if not reuse_port_supported():
-        announce(f"serving {model} on http://{host}:{port}")
+        shown = model if isinstance(model, str) else ", ".join(model)
+        announce(f"serving {shown} on http://{host}:{port}")
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=LOG_LEVEL)
         return
     # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps
@@ -432,7 +466,8 @@ class _Slot:
 
 
 class Supervisor:
-    """Worker processes on one pinned version: started, watched, restarted, reloaded."""
+    """Worker processes on pinned versions (one per model served): started, watched,
+    restarted, reloaded."""
 
     def __init__(
         self,
@@ -440,14 +475,17 @@ class Supervisor:
         host: str,
         port: int,
         workers: int,
-        model: str,
+        model: str | Sequence[str],
         announce: Callable[[str], None] = _say,
-        follow: Callable[[], str | None] | None = None,
+        follow: Follow = None,
     ) -> None:
-        self.app, self.host, self.port, self.model = app, host, port, model
+        self.app, self.host, self.port = app, host, port
+        self.models = [model] if isinstance(model, str) else list(model)
         self.announce = announce
-        self.follow = follow
-        self.followed: str | None = None  # the first answer is the pinned version, or newer
+        follows = follow if isinstance(follow, Sequence) else [follow]
+        self.follows = list(follows) + [None] * (len(self.models) - len(follows))
+        # per model, the last version follow named: the first answer is the pin, or newer
+        self.followed: list[str | None] = [None] * len(self.models)
         self.follow_at = 0.0
         self.context = multiprocessing.get_context("spawn")
         self.slots = [_Slot(i) for i in range(workers)]
@@ -458,13 +496,22 @@ class Supervisor:
         self.stopping = False
         self.announced = False
 
+    @property
+    def model(self) -> str:
+        """The first (default) model's pinned version."""
+        return self.models[0]
+
+    @model.setter
+    def model(self, ref: str) -> None:
+        self.models[0] = ref
+
     # --- processes ------------------------------------------------------------------------
     def start(self, slot: _Slot) -> None:
         mine, theirs = self.context.Pipe(duplex=True)
         beat = self.context.Value("d", 0.0, lock=False)
         process = self.context.Process(
             target=_worker,
-            args=(self.app, self.host, self.port, self.model, theirs, beat),
+            args=(self.app, self.host, self.port, list(self.models), theirs, beat),
             daemon=False,
         )
         process.start()
@@ -526,7 +573,7 @@ class Supervisor:
             self.announced = True
             n = len(self.slots)
             self.announce(
-                f"serving {self.model} on http://{self.host}:{self.port} "
+                f"serving {', '.join(self.models)} on http://{self.host}:{self.port} "
                 f"({n} worker{'s' if n > 1 else ''})"
             )
 
@@ -563,7 +610,11 @@ class Supervisor:
         """Move every ready worker to ``ref`` in two phases; answer ``requester`` (a worker
         that asked), or say how it went when the supervisor itself asked (``follow``)."""
         result = ReloadResult(ref, 0, {0: "the reload did not run"})
+        which = target(self.models, ref)
         try:
+            if which is None:
+                result = ReloadResult(ref, 0, {0: not_served(self.models, model_name(ref))})
+                return
             with self.state:
                 self.state.wait_for(
                     lambda: not any(s.state == "starting" for s in self.slots), START_WAIT_S
@@ -579,7 +630,7 @@ class Supervisor:
                 self._collect(self._ask(ready, lambda i: ("abort", i)), COMMIT_TIMEOUT_S)
                 result = ReloadResult(ref, len(members), failed)
             else:
-                self.model = ref  # a worker started from now on loads the new version
+                self.models[which] = ref  # a worker started from now on loads it
                 asked = self._ask(members, lambda i: ("commit", i))
                 committed = self._collect(asked, COMMIT_TIMEOUT_S)
                 lost = {pid: why for pid, why in committed.items() if why is not None}
@@ -598,22 +649,26 @@ class Supervisor:
                 _say(f"{ref} was promoted, but not swapped in: {result.reason()}")
 
     def follow_registry(self, now: float) -> None:
-        """Reload on the version ``follow`` names, once each time it changes (call holding
-        ``state``, not reloading)."""
-        if self.follow is None or now < self.follow_at:
+        """Reload on the version a ``follow`` names, once each time it changes, one model
+        at a time (call holding ``state``, not reloading)."""
+        if not any(self.follows) or now < self.follow_at:
             return
         self.follow_at = now + FOLLOW_S
-        try:
-            target = self.follow()
-        except Exception as exc:  # a registry being written, a file gone: ask again later
-            _say(f"cannot read which version to serve: {exc}")
-            return
-        if target is None or target == self.followed:
-            return
-        self.followed = target
-        if target != self.model and any(s.state == "ready" for s in self.slots):
-            self.reloading = True
-            threading.Thread(target=self.reload, args=(None, -1, target), daemon=True).start()
+        for i, follow in enumerate(self.follows):
+            if follow is None:
+                continue
+            try:
+                wanted = follow()
+            except Exception as exc:  # a registry being written, a file gone: ask again later
+                _say(f"cannot read which version to serve: {exc}")
+                continue
+            if wanted is None or wanted == self.followed[i]:
+                continue
+            self.followed[i] = wanted
+            if wanted != self.models[i] and any(s.state == "ready" for s in self.slots):
+                self.reloading = True
+                threading.Thread(target=self.reload, args=(None, -1, wanted), daemon=True).start()
+                return  # the next model's change is seen at the next poll
 
     # --- the main loop --------------------------------------------------------------------
     def run(self) -> None:

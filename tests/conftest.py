@@ -125,3 +125,36 @@ def feedback_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "feedback.sqlite3")
     return str(request.getfixturevalue("postgres_url"))
+
+
+# A second vocabulary over the same documents (issue 13.8, several models in one service):
+# each of the sample's eight tags belongs to one of three sectors.
+SECTORS = {
+    "WOMEN'S RIGHTS": "SOCIAL",
+    "HUMAN RIGHTS": "SOCIAL",
+    "EDUCATION": "SOCIAL",
+    "PUBLIC HEALTH": "SOCIAL",
+    "ECONOMIC DEVELOPMENT": "ECONOMY",
+    "FOOD SECURITY": "ECONOMY",
+    "ENVIRONMENT": "ECONOMY",
+    "PEACEKEEPING OPERATIONS": "SECURITY",
+}
+
+
+@pytest.fixture(scope="session")
+def two_models_dir(tmp_path_factory: pytest.TempPathFactory, trained_models_dir: Path) -> Path:
+    """A models folder with the session's ``default`` model and ``sectors``, trained on the
+    sample's documents with their tags mapped to three sectors."""
+    import shutil
+
+    from training.train import train
+
+    corpus = tmp_path_factory.mktemp("sectors-corpus")
+    for path in sorted(SAMPLE.glob("*.txt")):
+        header, _, text = path.read_text(encoding="utf-8").partition("\n\n")
+        tags = {SECTORS[t] for t in header.removeprefix("%%%").split("|") if t}
+        _write_seed(corpus / path.name, "|".join(sorted(tags)), text)
+    models_dir = tmp_path_factory.mktemp("two-models") / "models"
+    shutil.copytree(trained_models_dir, models_dir)
+    train([str(corpus)], models_dir, name="sectors", jobs=1)
+    return models_dir

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,7 +47,7 @@ ModelsDir = Annotated[
     ),
 ]
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", envvar="TAGGER_MODEL", help="Model as NAME[@VERSION].")
+    str, typer.Option("--model", "-m", envvar="TAGGER_MODEL", help="Model as NAME\\[@VERSION].")
 ]
 CorpusArgs = Annotated[
     list[Path],
@@ -359,9 +359,21 @@ def _predict_to_folder(
         err.print(Text(usage_line(result.usage)), soft_wrap=True)
 
 
+ServeModels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model as NAME\\[@VERSION]; repeat to serve several, the first the default "
+        "(or TAGGER_MODELS=a,b; else TAGGER_MODEL).",
+        show_default=DEFAULT_NAME,
+    ),
+]
+
+
 @app.command("serve")
 def serve_cli(
-    model: ModelOpt = DEFAULT_NAME,
+    model: ServeModels = None,
     models_dir: ModelsDir = Path("models"),
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
@@ -373,9 +385,9 @@ def serve_cli(
     """Serve the HTTP API and the web page. Given NAME or NAME@latest, every worker moves to
     a version promoted in the registry within about a second."""
     from classifier import workers as service
-    from classifier.registry import LATEST, ModelRef, served_ref, verify
 
-    folder = verify(models_dir, model)  # fail here, in one line, rather than in each worker
+    specs = model or served_specs(os.environ)
+    pinned, follows = serving_plan(models_dir, specs)  # fails here, in one line
     if feedback_db:
         os.environ[FEEDBACK_ENV] = feedback_db  # what the workers' settings read
     if os.environ.get("TAGGER_EDITOR_TOKEN", "").strip():  # feedback accepted: made, migrated
@@ -383,12 +395,39 @@ def serve_cli(
 
         open_store(feedback_db or DEFAULT_DB).close()  # here once, not in each worker
     os.environ[MODELS_DIR_ENV] = str(models_dir)
-    os.environ["TAGGER_MODEL"] = model  # what a reload without a version takes the latest of
-    pinned = f"{folder.parent.name}@{folder.name}"  # what every worker serves until a reload
-    ref = ModelRef.parse(model)
-    follow = (lambda: served_ref(models_dir, ref.name)) if ref.version == LATEST else None
+    os.environ["TAGGER_MODEL"] = specs[0]  # what a reload without a version takes the latest of
+    os.environ["TAGGER_MODELS"] = ",".join(specs)  # every worker serves every one
     # "serving" is said by the supervisor once the port is known free and a worker answers
-    service.serve(API_APP, host, port, workers, pinned, err.print, follow)
+    service.serve(API_APP, host, port, workers, pinned, err.print, follows)
+
+
+def served_specs(environ: Mapping[str, str]) -> list[str]:
+    """The models to serve when no ``--model`` is given: ``TAGGER_MODELS`` (comma-separated),
+    else ``TAGGER_MODEL``, else the default name."""
+    listed = [m.strip() for m in environ.get("TAGGER_MODELS", "").split(",") if m.strip()]
+    return listed or [environ.get("TAGGER_MODEL") or DEFAULT_NAME]
+
+
+def serving_plan(
+    models_dir: Path, specs: list[str]
+) -> tuple[list[str], list[Callable[[], str | None] | None]]:
+    """For each model to serve, the NAME@VERSION every worker starts on (verified) and what
+    names the version to follow (promotions, for NAME or NAME@latest; None when pinned)."""
+    from classifier.registry import LATEST, ModelRef, served_ref, verify
+
+    refs = [ModelRef.parse(spec) for spec in specs]
+    names = [r.name for r in refs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ClassifierError(f"each model is served once, by name: {', '.join(twice)} twice")
+    pinned, follows = [], []
+    for spec, ref in zip(specs, refs, strict=True):
+        folder = verify(models_dir, spec)
+        pinned.append(f"{folder.parent.name}@{folder.name}")
+        follows.append(
+            (lambda name=ref.name: served_ref(models_dir, name)) if ref.version == LATEST else None
+        )
+    return pinned, follows
 
 
 @app.command("promote")
@@ -408,7 +447,7 @@ def promote_cli(
 def models_cli(
     models_dir: ModelsDir = Path("models"),
     card: Annotated[
-        str | None, typer.Option("--card", help="Print the model card of NAME[@VERSION].")
+        str | None, typer.Option("--card", help="Print the model card of NAME\\[@VERSION].")
     ] = None,
 ) -> None:
     """List trained model versions: which is served, the candidates and why, headline

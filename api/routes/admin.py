@@ -30,7 +30,8 @@ class ReloadRequest(BaseModel):
         None,
         max_length=200,
         description="NAME[@VERSION] inside the models folder; default: the configured model "
-        "(its latest version: the one promoted in the registry).",
+        "(its latest version: the one promoted in the registry), the first one when several "
+        "are served. With several, the version replaces the model of its name only.",
     )
 
 
@@ -45,7 +46,7 @@ class ReloadResponse(BaseModel):
     response_model=ReloadResponse,
     responses={
         401: {"description": "no or wrong token"},
-        404: {"description": "disabled, or no such model version"},
+        404: {"description": "disabled, no such model version, or its name is not served"},
         409: {"description": "a worker refused the version; none swapped, the old one serves"},
         415: {"description": "the body is not JSON"},
     },
@@ -64,9 +65,9 @@ def reload(
     if refused is not None:  # AdminGate has answered already; kept for apps built without it
         raise HTTPException(refused[0], refused[1], headers={"WWW-Authenticate": "Bearer"})
     swapper: Swapper = request.app.state.swapper
-    previous = swapper.serving
-    folder = resolve(settings.models_dir, (body.model if body else None) or settings.model)
+    folder = resolve(settings.models_dir, (body.model if body else None) or settings.served()[0])
     ref = f"{folder.parent.name}@{folder.name}"
+    previous = swapper.serving_as(ref)  # 404 for a name not served (with several models)
     link = workers.current()
     if link is None:
         return _reload_here(swapper, ref)
@@ -78,7 +79,7 @@ def reload(
 
 def _reload_here(swapper: Swapper, ref: str) -> ReloadResponse:
     with _swap_lock:
-        previous = swapper.serving
+        previous = swapper.serving_as(ref)
         try:
             swapper.prepare(ref)
         except ClassifierError as exc:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from api import metrics
-from api.dependencies import ModelDep, SettingsDep
+from api.dependencies import ServedDep, SettingsDep
 from api.jsonroute import JSONBodyRoute
 from api.schemas import FeedbackResponse, feedback_request
 from api.security import editor_token_error
@@ -31,11 +31,12 @@ async def get_store(request: Request) -> FeedbackStore:
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
 
 
-def labels_of(ref: str, serving: LoadedModel, settings: Settings) -> Collection[str]:
-    """The labels of the model that made the suggestions: the one serving, or another
+def labels_of(ref: str, served: Collection[LoadedModel], settings: Settings) -> Collection[str]:
+    """The labels of the model that made the suggestions: one serving, or another
     version in the models folder (read from its metadata)."""
-    if ref == serving.ref:
-        return frozenset(serving.labels)
+    for serving in served:
+        if ref == serving.ref:
+            return frozenset(serving.labels)
     try:
         return frozenset(read_metadata(resolve(settings.models_dir, ref)).get("labels", ()))
     except ModelNotFoundError as exc:
@@ -63,7 +64,7 @@ def router(settings: Settings) -> APIRouter:
         body: request_model,  # type: ignore[valid-type]
         request: Request,
         settings: SettingsDep,
-        model: ModelDep,
+        served: ServedDep,
         store: StoreDep,
     ) -> FeedbackResponse:
         """Store which suggestions an editor accepted and rejected, and the tags added."""
@@ -71,7 +72,7 @@ def router(settings: Settings) -> APIRouter:
         if refused is not None:  # AdminGate has answered already; kept for apps without it
             raise HTTPException(refused[0], refused[1], headers={"WWW-Authenticate": "Bearer"})
         record = body.record()
-        check(record, labels_of(record.model, model, settings))
+        check(record, labels_of(record.model, list(served.values()), settings))
         seq = store.add(record)
         metrics.count_feedback()
         return FeedbackResponse(status="stored", seq=seq)

@@ -1,4 +1,5 @@
-"""GET /healthz, /v1/labels, /v1/model and /v1/model/card.
+"""GET /healthz, /v1/models, /v1/labels, /v1/model and /v1/model/card (the last three of
+the default model, or of the one named by ``?model=NAME``).
 
 ``async``: they only read the model serving now, so they are answered on the event loop
 without a thread hop, also while a big request is tagged in the worker's thread.
@@ -13,8 +14,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from api.dependencies import ModelDep
-from api.schemas import HealthResponse, LabelsResponse, ModelResponse
+from api.dependencies import ModelDep, ServedDep
+from api.schemas import (
+    HealthResponse,
+    LabelsResponse,
+    ModelResponse,
+    ModelsResponse,
+    ServedModel,
+)
 from classifier.card import model_card
 
 router = APIRouter(tags=["model"])
@@ -49,9 +56,23 @@ def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/healthz", response_model=HealthResponse)
-async def healthz(model: ModelDep) -> HealthResponse:
-    """The service is up and has a model loaded."""
-    return HealthResponse(status="ok", model=model.ref)
+async def healthz(served: ServedDep) -> HealthResponse:
+    """The service is up, and the version of each model it serves."""
+    refs = [m.ref for m in served.values()]
+    return HealthResponse(status="ok", model=refs[0], models=refs if len(refs) > 1 else None)
+
+
+@router.get("/v1/models", response_model=ModelsResponse)
+async def models(served: ServedDep) -> ModelsResponse:
+    """Every model served: name, version and how many tags, the default first."""
+    return ModelsResponse(
+        models=[
+            ServedModel(
+                name=name, version=m.ref.partition("@")[2], labels=len(m.labels), default=i == 0
+            )
+            for i, (name, m) in enumerate(served.items())
+        ]
+    )
 
 
 @router.get("/v1/labels", response_model=LabelsResponse)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from api import metrics
 from api.budget import ClientGone, Job, OverBudget, disconnected
-from api.dependencies import ModelDep, TaggingDep
+from api.dependencies import TaggingDep, pick
 from api.jsonroute import JSONBodyRoute
 from api.schemas import (
     Evidence,
@@ -61,10 +61,11 @@ def router(settings: Settings) -> APIRouter:
     async def predict(
         request: request_model,  # type: ignore[valid-type]
         http: Request,
-        model: ModelDep,
         tagging: TaggingDep,
     ) -> Response:
-        """Tag one text or a batch; scores are in [0, 1]."""
+        """Tag one text or a batch with the model named (default: the first served);
+        scores are in [0, 1]."""
+        model = pick(http.app.state, request.model)
         cost = EXPLAIN_COST if request.explain else 1
         if cost * sum(len(t) for t in request.inputs()) <= INLINE_CHARS:
             return answer(request, model)

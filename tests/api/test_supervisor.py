@@ -88,13 +88,15 @@ def wait_for(condition, timeout: float = 60.0) -> bool:
 class Served:
     """`tagger serve` of this checkout as a subprocess, its stderr in a file."""
 
-    def __init__(self, models: Path, port: int, workers: int = 2, **env: str) -> None:
+    def __init__(
+        self, models: Path, port: int, workers: int = 2, args: tuple[str, ...] = (), **env: str
+    ) -> None:
         self.port, self.log = port, models.parent / f"serve-{port}.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("TAGGER_")}
         environ.update(PYTHONPATH=str(ROOT), TAGGER_ADMIN_TOKEN=TOKEN, **env)
         self.command = [
             sys.executable, "-m", "training.cli", "serve", "--models-dir", str(models),
-            "--port", str(port), "--workers", str(workers),
+            "--port", str(port), "--workers", str(workers), *args,
         ]  # fmt: skip
         self.workers = workers
         self.proc = subprocess.Popen(
