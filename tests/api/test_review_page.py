@@ -430,6 +430,17 @@ def test_low_confidence_is_marked(open_page, server) -> None:
     assert doc.locator("li.sugg").first.locator(".badge.low").count() == 0
 
 
+def test_the_model_card_is_on_the_page(open_page, server) -> None:
+    """The serving version's card (GET /v1/model/card), opened from the footer."""
+    page = open_page()
+    version = call(server["port"], "GET", "/v1/model")[1]["version"]
+    page.locator("#card-box summary").click()
+    card = page.locator("#card")
+    assert card.is_visible()
+    assert version in card.inner_text() and "## Data" in card.inner_text()
+    assert page.errors == []
+
+
 @pytest.mark.parametrize("name, viewport", [("desktop", DESKTOP), ("phone", PHONE)])
 def test_screenshot(open_page, tmp_path_factory, name: str, viewport: dict) -> None:
     """The reviewed page at desktop and phone width: saved as PNG, its regions visible and
