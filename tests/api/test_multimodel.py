@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from test_review_page import browser  # noqa: F401 (fixture: the module's headless Chromium)
-from test_two_phase import FakeConn, FakeProcess
+from test_two_phase import FakeConn, FakeProcess, answer
 
 from api.main import create_app
 from api.settings import Settings
@@ -149,12 +149,7 @@ def reload(sup: Supervisor, ref: str) -> ReloadResult:
     thread = threading.Thread(target=sup.reload, args=(sup.slots[0], 7, ref))
     thread.start()
     while thread.is_alive():
-        with sup.state:
-            for slot in sup.slots:
-                for kind, ident, *_ in slot.conn.sent:  # type: ignore[union-attr]
-                    if kind in ("prepare", "commit") and ident not in sup.replies:
-                        sup.replies[ident] = None
-            sup.state.notify_all()
+        answer(sup)  # every worker prepares and commits
         time.sleep(0.01)
     return [m for m in sup.slots[0].conn.sent if m[0] == "reply"][-1][2]  # type: ignore[union-attr]
 

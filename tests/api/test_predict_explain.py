@@ -59,9 +59,7 @@ def test_explain_per_paragraph_and_batch(client) -> None:
     assert len(first["paragraphs"]) == 2
     for paragraph in first["paragraphs"]:
         _check(text, paragraph["tags"])
-    inside = [
-        s for t in first["paragraphs"][1]["tags"] for e in t["evidence"] for s in e["spans"]
-    ]
+    inside = [s for t in first["paragraphs"][1]["tags"] for e in t["evidence"] for s in e["spans"]]
     assert all(start > len(TRADITIONAL) * 10 for start, _ in inside)  # the whole text's offsets
     _check(SEGMENTED, second["tags"])
 
