@@ -81,5 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(page.router)
     if settings.metrics:
         app.include_router(prometheus.router)
-    docs.install(app)
+    docs.install(app, [workers.model_name(ref) for ref in served])
     return app

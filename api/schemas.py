@@ -25,6 +25,7 @@ from pydantic import (
 from api.settings import Settings
 from classifier.feedback import LISTS, Feedback, tag_problem
 from classifier.registry import valid_name, valid_version
+from classifier.workers import model_name
 
 # One rule, used by the validator and written into the OpenAPI schema (so generated clients
 # and schema-based tests agree with the service): a text has a character that is neither
@@ -124,8 +125,10 @@ def text_field(max_chars: int) -> Any:
 
 
 def predict_request(settings: Settings) -> type[PredictRequest]:
-    """``PredictRequest`` with this service's limits on text length, batch size and top_k."""
+    """``PredictRequest`` with this service's limits on text length, batch size and top_k,
+    and the names of the models it serves."""
     text = text_field(settings.max_text_chars)
+    names = [model_name(ref) for ref in settings.served()]
     fields = PredictRequest.model_fields
     return create_model(  # type: ignore[no-any-return,call-overload]
         "PredictRequest",
@@ -144,6 +147,10 @@ def predict_request(settings: Settings) -> type[PredictRequest]:
         top_k=(
             Annotated[int | None, BeforeValidator(_integral)],
             Field(None, ge=1, le=settings.max_top_k, description=fields["top_k"].description),
+        ),
+        model=(  # the served names, documented as the schema's choices
+            Annotated[str | None, WithJsonSchema({"type": "string", "enum": names})],
+            Field(None, min_length=1, max_length=64, description=fields["model"].description),
         ),
     )
 

@@ -4,8 +4,10 @@ works offline, and the pages' policy allows no remote source."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import (
@@ -24,10 +26,32 @@ ASSET_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", 
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
 
-def install(app: FastAPI) -> None:
-    """Serve the documentation pages and their assets on ``app`` (built with docs_url=None)."""
+def install(app: FastAPI, models: Sequence[str] = ()) -> None:
+    """Serve the documentation pages and their assets on ``app`` (built with docs_url=None);
+    with ``models``, the schema names them as the choices of every ``?model=`` parameter."""
     app.mount(STATIC, StaticFiles(directory=ASSETS), name="docs-assets")
     app.include_router(router(app))
+    if models:
+        document_model_names(app, list(models))
+
+
+def document_model_names(app: FastAPI, names: list[str]) -> None:
+    """The served model names as the enum of the ``model`` query parameter in the OpenAPI
+    schema (they are known when the app is made, not when the routes are declared)."""
+    make = app.openapi
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            built = make()
+            for path in built.get("paths", {}).values():
+                for operation in path.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter.get("in") == "query" and parameter.get("name") == "model":
+                            parameter["schema"] = {"type": "string", "enum": names}
+            app.openapi_schema = built
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def router(app: FastAPI) -> APIRouter:
