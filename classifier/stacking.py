@@ -137,7 +137,8 @@ def level2_product(
     target = np.repeat(row_of_input, lengths) * n_labels + coef.indices[positions]
     values = coef.data[positions].astype(np.float64) * np.repeat(data, lengths)
     out = np.bincount(target, weights=values, minlength=n * n_labels)
-    return out.reshape(n, n_labels)
+    # with no input at all (a text of no known term) NumPy's bincount answers int64 zeros
+    return out.astype(np.float64, copy=False).reshape(n, n_labels)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from classifier.decision import tune_rare_label_cuts
 from classifier.errors import ClassifierError
 from classifier.evaluate import evaluate_scores
 from classifier.fit import fit_classifier
+from classifier.linear import LinearWeights
 from classifier.registry import load_model, save_model
 from classifier.stacking import (
     OFF_CANDIDATE_DROP,
     _input_rows,
+    apply_level2,
     document_views,
     fit_stacker,
     global_micro_f1,
@@ -220,3 +222,17 @@ def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> Non
     alone = [level2_product(_input_rows(views[i : i + 1], -1.0, labels, 5), coef) for i in range(n)]
     assert np.array_equal(batch, np.vstack(alone))
     assert np.array_equal(batch, level2_product(rows, coef, max_entries=10))
+
+
+def test_rows_with_no_input_at_all_score_from_the_intercepts() -> None:
+    """A text of no known term on a model whose first level is negative everywhere: no row
+    has an input (NumPy's bincount then answers int64 zeros); the second level still scores
+    every label, from its intercepts, in float32."""
+    labels, n_views = 4, 3
+    views = np.full((2, n_views * labels), -5.0, dtype=np.float32)
+    coef = sp.random(n_views * labels, labels, density=0.5, format="csr", random_state=0)
+    weights = LinearWeights(coef.astype(np.float32), np.full(labels, -0.5, dtype=np.float32))
+    product = level2_product(_input_rows(views, -1.0, labels, 2), weights.coef)
+    assert product.dtype == np.float64 and not product.any()
+    out = apply_level2(views, weights, -1.0, 0.0, 2)
+    assert out.dtype == np.float32 and out.shape == (2, labels) and np.isfinite(out).all()
