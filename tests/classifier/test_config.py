@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_corpus import within  # a sibling test module: fn() in a thread, bounded
 
 from classifier.config import (
     MAX_CHAR_NGRAM,
@@ -384,25 +384,6 @@ def test_bad_json_config_files(tmp_path: Path, content: str, words: list[str]) -
     assert_clean(info.value, str(path), *words)
 
 
-def run_with_timeout(fn, seconds: float = 10.0):
-    """Run ``fn`` in a thread; fail the test (not hang it) if it does not return."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), "blocked"
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 @pytest.mark.parametrize("kind", ["fifo", "directory", "missing", "too large", "not utf-8"])
 def test_unreadable_config_and_grid_files_fail_in_one_line(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "c.toml"
@@ -416,7 +397,7 @@ def test_unreadable_config_and_grid_files_fail_in_one_line(tmp_path: Path, kind:
         path.write_bytes("C = 2 # 中文".encode("gbk"))
     for load, what in ((load_config, "config"), (load_grid, "grid")):
         with pytest.raises(ClassifierError) as info:
-            run_with_timeout(lambda load=load: load(path))
+            within(10.0, lambda load=load: load(path))
         assert_clean(info.value, str(path), f"cannot read {what}")
 
 
