@@ -52,24 +52,10 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_predict_s": t3 
 """
 
 
-def in_process(checkout: Path, models: Path, ref: str, texts: list[str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, str(models), ref, texts[0], texts[1]],
-        cwd=checkout,
-        env={**os.environ, "PYTHONPATH": str(checkout)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def cli_predict(checkout: Path, models: Path, ref: str, text: str) -> float:
-    command = [sys.executable, "-m", "training.cli", "predict", "--models-dir", str(models)]
-    t0 = time.perf_counter()
-    subprocess.run(
-        [*command, "--model", ref],
+def run_in(checkout: Path, args: list[str], text: str | None = None) -> str:
+    """``python ARGS`` with ``checkout`` first on the path, its standard output."""
+    return subprocess.run(
+        [sys.executable, *args],
         input=text,
         cwd=checkout,
         env={**os.environ, "PYTHONPATH": str(checkout)},
@@ -77,7 +63,18 @@ def cli_predict(checkout: Path, models: Path, ref: str, text: str) -> float:
         text=True,
         check=True,
         timeout=300,
-    )
+    ).stdout
+
+
+def in_process(checkout: Path, models: Path, ref: str, texts: list[str]) -> dict[str, float]:
+    out = run_in(checkout, ["-c", IN_PROCESS, str(models), ref, texts[0], texts[1]])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cli_predict(checkout: Path, models: Path, ref: str, text: str) -> float:
+    command = ["-m", "training.cli", "predict", "--models-dir", str(models), "--model", ref]
+    t0 = time.perf_counter()
+    run_in(checkout, command, text)
     return time.perf_counter() - t0
 
 
