@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classifier.config import TrainingConfig
 from classifier.corpus import Document
@@ -236,3 +238,22 @@ def test_rows_with_no_input_at_all_score_from_the_intercepts() -> None:
     assert product.dtype == np.float64 and not product.any()
     out = apply_level2(views, weights, -1.0, 0.0, 2)
     assert out.dtype == np.float32 and out.shape == (2, labels) and np.isfinite(out).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    labels=st.integers(1, 6),
+    low=st.floats(-20, 2),
+    floor=st.sampled_from([-2.0, -1.0, -0.75]),
+    k=st.integers(1, 6),
+)
+def test_any_views_score_every_label_in_float32(rows, labels, low, floor, k) -> None:
+    """Whatever the first level gave (inputs for many labels, a few, or none at all), the
+    second level answers finite float32 scores for every row and label."""
+    rng = np.random.default_rng(rows * 100 + labels)
+    views = rng.uniform(low, low + 3, (rows, 3 * labels)).astype(np.float32)
+    coef = sp.random(3 * labels, labels, density=0.5, format="csr", random_state=0)
+    weights = LinearWeights(coef.astype(np.float32), rng.normal(0, 1, labels).astype(np.float32))
+    out = apply_level2(views, weights, floor, 0.5, k)
+    assert out.dtype == np.float32 and out.shape == (rows, labels) and np.isfinite(out).all()
