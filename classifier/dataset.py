@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from array import array
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +18,30 @@ from classifier.text import TextSettings, prepare_texts
 
 # characters of text per unit of work when preparing in parallel (about 0.1 s of segmenting)
 BATCH_CHARS = 1_000_000
+# prepared texts handed on at a time when a corpus is featurised in chunks
+CHUNK_ROWS = 8192
+
+
+class Spool:
+    """Prepared paragraphs written to a file as they are made, read back in chunks: a corpus
+    featurised chunk by chunk without its texts in memory. One JSON list of texts a line,
+    one line a batch of documents; the file is the caller's (a temporary folder's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.n_chunks = 0
+        path.write_bytes(b"")
+
+    def write(self, texts: list[str]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(texts, ensure_ascii=False) + "\n")
+        self.n_chunks += 1
+
+    def chunks(self) -> Iterator[list[str]]:
+        with self.path.open(encoding="utf-8") as f:
+            for line in f:
+                texts: list[str] = json.loads(line)
+                yield texts
 
 
 @dataclass
@@ -22,14 +49,17 @@ class PreparedCorpus:
     """Documents reduced to what fitting needs: ids, tags and tokenized paragraphs.
 
     ``texts[i]`` is paragraph i's tokens joined by spaces, ``par_doc[i]`` the index of its
-    document and ``par_len[i]`` its number of visible characters.
+    document (paragraphs come in document order) and ``par_len[i]`` its number of visible
+    characters. With a ``spool``, the texts are in its file, not in ``texts``: read them
+    with ``paragraph_chunks`` and ``document_chunks``.
     """
 
     doc_ids: list[str] = field(default_factory=list)
     doc_tags: list[tuple[str, ...]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    par_doc: list[int] = field(default_factory=list)
-    par_len: list[int] = field(default_factory=list)
+    par_doc: MutableSequence[int] = field(default_factory=list)
+    par_len: MutableSequence[int] = field(default_factory=list)
+    spool: Spool | None = None
 
     @property
     def n_documents(self) -> int:
@@ -37,7 +67,43 @@ class PreparedCorpus:
 
     @property
     def n_paragraphs(self) -> int:
-        return len(self.texts)
+        return len(self.par_doc)
+
+    def paragraph_chunks(self, rows: int = CHUNK_ROWS) -> Iterator[list[str]]:
+        """The prepared paragraphs in order, a chunk at a time."""
+        if self.spool is not None:
+            yield from self.spool.chunks()
+            return
+        for i in range(0, len(self.texts), rows):
+            yield self.texts[i : i + rows]
+
+    def document_chunks(self, docs: Sequence[int], rows: int = CHUNK_ROWS) -> Iterator[list[str]]:
+        """The documents at ``docs`` (ascending), each its paragraphs joined into one prepared
+        text (as ``joined``), a chunk of at most ``rows`` at a time."""
+        wanted = np.zeros(self.n_documents, dtype=bool)
+        wanted[np.asarray(docs, dtype=np.intp)] = True
+        par_doc = np.asarray(self.par_doc, dtype=np.intp)
+        out: list[str] = []
+        parts: list[str] = []
+        current, i = -1, 0
+        for chunk in self.paragraph_chunks():
+            for text in chunk:
+                d = int(par_doc[i])
+                i += 1
+                if not wanted[d]:
+                    continue
+                if d != current and parts:
+                    out.append(" ".join(parts))
+                    parts = []
+                    if len(out) >= rows:
+                        yield out
+                        out = []
+                current = d
+                parts.append(text)
+        if parts:
+            out.append(" ".join(parts))
+        if out:
+            yield out
 
     def subset(self, docs: Sequence[int]) -> PreparedCorpus:
         """The documents at ``docs`` (and their paragraphs), renumbered from zero."""
@@ -80,9 +146,17 @@ def prepare_corpus(
     settings: TextSettings,
     jobs: int = 1,
     progress: ProgressHook = no_progress,
+    spool: Path | None = None,
 ) -> PreparedCorpus:
-    """Prepare every document's text (``text.prepare_text``), in parallel batches, streaming."""
-    out = PreparedCorpus()
+    """Prepare every document's text (``text.prepare_text``), in parallel batches, streaming.
+
+    With ``spool`` (a file path) the prepared paragraphs are written there batch by batch
+    instead of being kept: what is held is each document's id and tags and two integers a
+    paragraph (``par_doc``, ``par_len``).
+    """
+    out = PreparedCorpus(par_doc=array("q"), par_len=array("q"))
+    if spool is not None:
+        out.spool = Spool(spool)
     advance = progress("segmenting", None)
 
     def batches() -> Iterator[list[str]]:
@@ -109,8 +183,11 @@ def prepare_corpus(
         )
     doc_index = 0
     for prepared in results:
+        if out.spool is not None:
+            out.spool.write([t for text in prepared for t in text.tokens])
         for text in prepared:
-            out.texts.extend(text.tokens)
+            if out.spool is None:
+                out.texts.extend(text.tokens)
             out.par_doc.extend([doc_index] * len(text.tokens))
             out.par_len.extend(text.lengths)
             doc_index += 1

@@ -14,7 +14,7 @@ character bigrams. Latin words keep their boundaries (``char_wb`` pads each word
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain, repeat
@@ -274,3 +274,125 @@ def _fit_chars(
     return TermBlock(
         "chars", ngram_range, tuple(terms), idf_of(df, len(prepared)), cfg.sublinear_tf
     )
+
+
+# Streaming fit: the same blocks as ``fit_features``, from rows given in chunks, read twice
+# (once to count terms, once to make the rows); no chunk is kept past its turn.
+RowChunks = Callable[[], Iterable[Sequence[str]]]
+
+
+class TermCounts:
+    """Per-term document frequency (and total count, for ``max_features``) merged over
+    chunks: what a vectorizer's ``fit`` learns, without holding the texts or their counts."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.df = np.zeros(0, dtype=np.int64)
+        self.tf = np.zeros(0, dtype=np.int64)
+        self.n_rows = 0
+
+    def add(self, terms: Sequence[str], df: NDArray[np.integer], tf: NDArray[np.integer]) -> None:
+        index = self.index
+        ids = np.fromiter(
+            (index.setdefault(t, len(index)) for t in terms), dtype=np.int64, count=len(terms)
+        )
+        if len(index) > len(self.df):
+            grow = max(len(index), 2 * len(self.df)) - len(self.df)
+            self.df = np.concatenate([self.df, np.zeros(grow, dtype=np.int64)])
+            self.tf = np.concatenate([self.tf, np.zeros(grow, dtype=np.int64)])
+        np.add.at(self.df, ids, np.asarray(df, dtype=np.int64))
+        np.add.at(self.tf, ids, np.asarray(tf, dtype=np.int64))
+
+    def kept(
+        self, min_df: int, max_df: float, max_features: int | None
+    ) -> tuple[list[str], NDArray[np.int64]]:
+        """The terms scikit-learn's vectorizer keeps, in its column order (sorted), and their
+        document frequencies: the same ``min_df``/``max_df``/``max_features`` rules."""
+        if not self.index:
+            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        terms = sorted(self.index)
+        at = np.fromiter(map(self.index.__getitem__, terms), dtype=np.int64, count=len(terms))
+        df, tf = self.df[at], self.tf[at]
+        high = max_df if isinstance(max_df, int) else max_df * self.n_rows
+        if high < min_df:
+            raise ValueError("max_df corresponds to < documents than min_df")
+        mask = (df <= high) & (df >= min_df)
+        if max_features is not None and mask.sum() > max_features:
+            # as scikit-learn ranks them: float32 totals, the same (unstable) argsort
+            tfs = tf.astype(np.float32)
+            picked = np.where(mask)[0][(-tfs[mask]).argsort()[:max_features]]
+            mask = np.zeros(len(df), dtype=bool)
+            mask[picked] = True
+        if not mask.any():
+            raise ValueError(
+                "After pruning, no terms remain. Try a lower min_df or a higher max_df."
+            )
+        keep = np.flatnonzero(mask)
+        return [terms[i] for i in keep], df[keep]
+
+
+def _count_chunk(
+    analyzer: Analyzer, ngram_range: tuple[int, int], chunk: Sequence[str]
+) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64]]:
+    """A chunk's distinct terms, the number of its rows holding each, and their total count."""
+    if analyzer == "chars":
+        if all(not t or t.isspace() for t in chunk):  # no character, no n-gram
+            return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        terms, df = fit_terms(chunk, ngram_range, 1, 1.0)
+        return terms, df, df  # max_features applies to the word block only
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyze = _vectorizer(analyzer, ngram_range, True).build_analyzer()
+    vectorizer = CountVectorizer(analyzer=analyze, dtype=np.int64)
+    try:
+        counts = sp.csc_matrix(vectorizer.fit_transform(chunk))
+    except ValueError:  # no term in this chunk: it adds nothing
+        return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    return terms, np.diff(counts.indptr), np.asarray(counts.sum(axis=0)).ravel()
+
+
+def fit_features_chunked(rows: RowChunks, cfg: TrainingConfig) -> tuple[Features, sp.csr_matrix]:
+    """``fit_features`` over the rows ``rows()`` yields in chunks (it is called twice): the same
+    blocks (terms, IDF) and the same matrix, without all the texts at once.
+
+    The first pass counts each block's terms chunk by chunk (their document frequencies
+    merged; the vocabulary counted grows with the distinct terms, not the rows); the second
+    makes each chunk's rows and stacks them. The matrix is the one thing held whole: the fits
+    need it.
+    """
+    specs = block_specs(cfg)
+    counts = _count_terms(rows, specs)
+    blocks = []
+    for (analyzer, ngram_range), c in zip(specs, counts, strict=True):
+        if analyzer == "chars":
+            if not c.index:
+                raise ValueError("no character n-gram is frequent enough")
+            terms, df = c.kept(cfg.min_df, cfg.max_df, None)
+        else:
+            terms, df = c.kept(cfg.min_df, cfg.max_df, cfg.max_features)
+        idf = idf_of(df, c.n_rows)
+        blocks.append(TermBlock(analyzer, ngram_range, tuple(terms), idf, cfg.sublinear_tf))
+    features = Features(tuple(blocks))
+    return features, stacked(features.transform(chunk) for chunk in rows())
+
+
+def _count_terms(
+    rows: RowChunks, specs: list[tuple[Analyzer, tuple[int, int]]]
+) -> list[TermCounts]:
+    """Each block's terms counted over the chunks (a function of its own, so that no chunk
+    outlives the pass)."""
+    counts = [TermCounts() for _ in specs]
+    for chunk in rows():
+        for (analyzer, ngram_range), c in zip(specs, counts, strict=True):
+            c.n_rows += len(chunk)
+            c.add(*_count_chunk(analyzer, ngram_range, chunk))
+    return counts
+
+
+def stacked(parts: Iterable[sp.csr_matrix]) -> sp.csr_matrix:
+    """Row blocks one under the other, as one float32 CSR matrix."""
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)

@@ -10,6 +10,7 @@ hold out one validation split instead, tune on it, refit on everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +22,7 @@ from classifier.config import NEIGHBOUR_WEIGHTS, TrainingConfig
 from classifier.dataset import PreparedCorpus, document_folds, validation_docs
 from classifier.errors import NotTrainedError
 from classifier.evaluate import evaluate_scores
-from classifier.features import fit_features
+from classifier.features import fit_features, fit_features_chunked, stacked
 from classifier.labels import choose_labels, label_matrix
 from classifier.linear import LinearWeights, fit_one_vs_rest
 from classifier.model import Scorer, TopicClassifier, aggregate, mix
@@ -228,26 +229,34 @@ def fit_cross_validated(
     n_docs, n_par = data.n_documents, data.n_paragraphs
     counts = np.bincount(par_doc, minlength=n_docs)
     multi = np.flatnonzero(counts > 1)
-    joined = data.joined() if len(multi) else []
-    # training rows: the paragraphs, then (train_on_documents) each multi-paragraph document
-    texts, row_doc = list(data.texts), par_doc
-    if cfg.train_on_documents and len(multi):
-        texts += [joined[d] for d in multi]
-        row_doc = np.concatenate([par_doc, multi])
+    # training rows: the paragraphs, then (train_on_documents) each multi-paragraph document,
+    # featurised a chunk at a time (``fit_features_chunked``: the texts are never all held)
+    train_multi = bool(cfg.train_on_documents and len(multi))
+    row_doc = np.concatenate([par_doc, multi]) if train_multi else par_doc
+
+    def rows() -> Iterator[list[str]]:
+        yield from data.paragraph_chunks()
+        if train_multi:
+            yield from data.document_chunks(multi)
+
     try:
-        features, x = fit_features(texts, cfg)
+        features, x = fit_features_chunked(rows, cfg)
     except ValueError as exc:  # empty vocabulary, min_df too high for a tiny corpus
         raise NotTrainedError(f"cannot build features: {exc}") from None
     doc_gold = label_matrix(data.doc_tags, labels)
     y_rows = sp.csr_matrix(doc_gold)[row_doc]
     y = sp.csc_matrix(y_rows)
-    x_par = x[:n_par]
+    x_par = x[:n_par] if train_multi else x
     # the whole documents' views are read only when enough documents have several paragraphs
     views_whole = cfg.stacking and len(multi) >= MULTI_VIEW_SHARE * n_docs
     needs_whole = views_whole or (not cfg.stacking and cfg.aggregation in ("whole", "mean+whole"))
     x_multi = None
     if needs_whole and len(multi):
-        x_multi = features.transform([joined[d] for d in multi])
+        x_multi = (
+            x[n_par:]
+            if train_multi
+            else stacked(features.transform(c) for c in data.document_chunks(multi))
+        )
     lap("features")
 
     folds = document_folds(data.doc_ids, cfg.cv_folds)

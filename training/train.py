@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -149,14 +150,19 @@ def _train(
     merged = MergeReport()
     if feedback is not None:
         docs = merge(docs, _corrections(feedback), merged)
-    data = prepare_corpus(counted(docs, progress("reading", None)), cfg.text, jobs, progress)
-    if data.n_documents == 0:
-        raise NotTrainedError(
-            f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
+    with tempfile.TemporaryDirectory(prefix="tagger-train-") as tmp:
+        # cross-validated fitting featurises in chunks: the prepared paragraphs wait on disk
+        spool = Path(tmp, "paragraphs.jsonl") if cfg.cv_folds >= 2 else None
+        data = prepare_corpus(
+            counted(docs, progress("reading", None)), cfg.text, jobs, progress, spool=spool
         )
-    prepared = time.perf_counter()
-    model, fit = fit_classifier(data, cfg, jobs, progress)
-    fitted = time.perf_counter()
+        if data.n_documents == 0:
+            raise NotTrainedError(
+                f"no valid document in {', '.join(map(str, corpus))}: {_skips(report)}"
+            )
+        prepared = time.perf_counter()
+        model, fit = fit_classifier(data, cfg, jobs, progress)
+        fitted = time.perf_counter()
     meta = build_metadata(model, fit, report, corpus, data.n_paragraphs)
     meta["training"]["label_documents"] = label_documents(data.doc_tags, model.labels)
     meta.update(extra_metadata or {})
