@@ -4,6 +4,7 @@ after a crash without redoing finished parts, on a Dask cluster too, and as Parq
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,44 @@ def test_the_command_writes_parts_and_refuses_a_format_without_a_folder(
     assert capsys.readouterr().err.strip() == (
         "error: --cluster and --format write parts to a folder: give --out DIR"
     )
+
+
+def test_on_a_cluster_a_bounded_number_of_partitions_is_read_ahead_or_held(
+    dask_client, trained_models_dir: Path, sample_dir: Path, tmp_path: Path, expected: str
+) -> None:
+    from classifier import artifact, registry
+    from training import batch
+
+    size = 2  # 36 partitions of the 72 documents
+    folder = registry.verify(trained_models_dir, "default")
+    meta, files = artifact.read_verified(folder)
+    model = batch.ModelFiles(meta, files, str(folder))
+    window = batch.IN_FLIGHT_PER_THREAD * 2  # two workers of one thread
+    pulled = 0
+
+    def documents():
+        nonlocal pulled
+        for doc in read_inputs([str(sample_dir)], None):
+            pulled += 1
+            yield doc
+
+    def held(dask_scheduler) -> int:  # partitions the cluster holds: running or done, unsent
+        return sum(str(key).startswith("tag_partition") for key in dask_scheduler.tasks)
+
+    ahead, on_cluster = [], []
+
+    def on_part(name: str) -> None:
+        ahead.append(pulled - size * (len(ahead) + 1))  # read, not yet written
+        on_cluster.append(dask_client.run_on_scheduler(held))
+
+    result = batch.tag_to_folder(
+        documents(), tmp_path / "out", model, {"test": 1}, Options(),
+        part_documents=size, client=dask_client, on_part=on_part,
+    )  # fmt: skip
+    assert result.parts == 36 and joined(tmp_path / "out") == expected
+    # in flight, plus the one being written (the scheduler hears of a release a moment late)
+    assert max(ahead) <= window * size and max(on_cluster) <= window + 1
+    deadline = time.monotonic() + 10
+    while dask_client.run_on_scheduler(held) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dask_client.run_on_scheduler(held) == 0  # nothing left behind on the workers
