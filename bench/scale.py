@@ -13,8 +13,16 @@ the absolute times.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,12 +129,248 @@ def table(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
+# --- Streaming and tagging at scale (issue 14.3-4): generated seed-format corpora of growing
+# size, each measured step in a fresh process (its peak RSS is its own) ---
+
+WORK = Path(tempfile.gettempdir()) / f"tagger-scale-{os.getuid()}"
+FILES_PER_FOLDER = 1000  # a folder is listed at once: keep each small
+STAGES = ("featurise", "train", "predict")
+
+
+def synthetic_documents(
+    n_docs: int, n_labels: int, seed: int = 0, block: int = 1000
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Documents as (tags, paragraphs), generated a block at a time (nothing else is held).
+
+    The shape of ``synthetic``'s: Zipf tags (1-4 a document), 1-3 paragraphs of a lognormal
+    number of words (median 60: a few hundred characters, so most are not merged into a
+    neighbour by the paragraph rule), a third of the words from the document's tags' own 40.
+    """
+    rng = np.random.default_rng(seed)
+    vocab = 20_000
+    label_p = 1.0 / np.arange(1, n_labels + 1)
+    label_p /= label_p.sum()
+    word_p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    word_p /= word_p.sum()
+    own = rng.integers(0, vocab, size=(n_labels, 40))
+    names = np.array([f"w{w}" for w in range(vocab)])
+    for first in range(0, n_docs, block):
+        n = min(block, n_docs - first)
+        n_tags = np.minimum(4, 1 + rng.poisson(0.8, size=n))
+        n_pars = rng.integers(1, 4, size=n)
+        lengths = np.maximum(5, rng.lognormal(np.log(60), 0.6, size=int(n_pars.sum()))).astype(int)
+        shared = rng.choice(vocab, size=int(lengths.sum()), p=word_p)
+        at = pos = 0
+        for i in range(n):
+            doc_labels = rng.choice(n_labels, size=n_tags[i], replace=False, p=label_p)
+            paragraphs = []
+            for length in lengths[at : at + n_pars[i]]:
+                n_own = length // 3
+                words = np.concatenate([
+                    shared[pos : pos + length - n_own],
+                    own[rng.choice(doc_labels, size=n_own), rng.integers(0, 40, n_own)],
+                ])  # fmt: skip
+                pos += length
+                paragraphs.append(" ".join(names[words].tolist()))
+            at += n_pars[i]
+            yield [f"L{j}" for j in doc_labels], paragraphs
+
+
+def seed_corpus(n_docs: int, n_labels: int, work: Path = WORK) -> Path:
+    """A folder of ``n_docs`` generated documents in the seed format (``%%%TAG|TAG|``, an empty
+    line, the paragraphs a line each), in sub-folders of ``FILES_PER_FOLDER``; made once and
+    reused (a ``complete`` marker is written last)."""
+    folder = work / f"corpus-{n_labels}-{n_docs}"
+    if (folder / "complete").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.perf_counter()
+    for i, (tags, paragraphs) in enumerate(synthetic_documents(n_docs, n_labels)):
+        sub = folder / f"{i // FILES_PER_FOLDER:05d}"
+        if i % FILES_PER_FOLDER == 0:
+            sub.mkdir(parents=True)
+        (sub / f"{i:07d}.txt").write_text(
+            f"%%%{'|'.join(tags)}|\n\n" + "\n".join(paragraphs) + "\n", encoding="utf-8"
+        )
+    (folder / "complete").write_text("")
+    log(f"wrote {n_docs:,} documents to {folder} in {time.perf_counter() - t0:.0f} s")
+    return folder
+
+
+def folder_mb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 2)
+
+
+def child_featurise(corpus: Path, mode: str) -> dict[str, Any]:
+    """Read, segment and featurise ``corpus`` as ``tagger train`` does: ``chunked`` (the
+    prepared paragraphs spooled to disk, terms counted and rows made a chunk at a time) or
+    ``whole`` (every prepared text held and fitted at once, as before)."""
+    from classifier.corpus import read_corpus
+    from classifier.dataset import prepare_corpus
+    from classifier.features import fit_features, fit_features_chunked
+
+    cfg = library.config().resolved()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tagger-scale-") as tmp:
+        spool = Path(tmp, "spool.jsonl") if mode == "chunked" else None
+        data = prepare_corpus(read_corpus([corpus]), cfg.text, spool=spool)
+        prepared = time.perf_counter()
+        if spool is None:
+            _, x = fit_features(data.texts, cfg)
+        else:
+            _, x = fit_features_chunked(data.paragraph_chunks, cfg)
+    return {
+        "documents": data.n_documents, "paragraphs": data.n_paragraphs,
+        "features": x.shape[1], "matrix_mb": round(
+            (x.data.nbytes + x.indices.nbytes + x.indptr.nbytes) / 2**20, 1),
+        "read_segment_s": round(prepared - t0, 1),
+        "featurise_s": round(time.perf_counter() - prepared, 1),
+    }  # fmt: skip
+
+
+def child_train(corpus: Path, models: Path, name: str, cluster: str | None) -> dict[str, Any]:
+    """``tagger train CORPUS [--cluster …]`` with the default (stacked) configuration."""
+    from training.train import train
+
+    t0 = time.perf_counter()
+    result = train([corpus], models, name=name, cluster=cluster, jobs=1)
+    meta = result.metadata
+    return {
+        "documents": meta["corpus"]["documents_read"], "paragraphs": meta["corpus"]["paragraphs"],
+        "labels": len(meta["labels"]), "wall_s": round(time.perf_counter() - t0, 1),
+        "seconds": meta["training"]["seconds"],
+        "folds_seconds": meta["decision"]["cross_validation"].get("seconds"),
+        "model_mb": folder_mb(result.folder),
+        "workers_peak_rss_mb": [
+            w["peak_rss_mb"] for w in meta.get("cluster", {}).get("usage", {})
+            .get("workers", {}).values()
+        ],
+    }  # fmt: skip
+
+
+def child_predict(corpus: Path, models: Path, name: str, cluster: str | None) -> dict[str, Any]:
+    """``tagger predict CORPUS --out DIR [--cluster …]`` into a fresh folder (timed whole:
+    the model's load and, with a cluster, its start)."""
+    from training.batch import Options, predict_to_folder
+
+    with tempfile.TemporaryDirectory(prefix="tagger-scale-out-") as out:
+        t0 = time.perf_counter()
+        result = predict_to_folder(
+            [str(corpus)], Path(out, "tagged"), models, name, Options(), cluster=cluster
+        )
+        wall = time.perf_counter() - t0
+    workers = result.usage.get("workers", {}).values() if result.usage else []
+    return {
+        "documents": result.documents, "parts": result.parts, "wall_s": round(wall, 1),
+        "documents_per_s": round(result.documents / wall, 1),
+        "workers_peak_rss_mb": [w["peak_rss_mb"] for w in workers],
+        "workers_cpu_s": [w["cpu_s"] for w in workers],
+    }  # fmt: skip
+
+
+def in_child(stage: str, *args: str) -> dict[str, Any]:
+    """Run one measured step in a fresh interpreter; its result, its own peak RSS and CPU."""
+    cmd = [sys.executable, "-m", "bench.scale", "--child", stage, *args]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run_child(argv: list[str]) -> None:
+    from classifier.cluster import _usage
+
+    stage, corpus, *rest = argv
+    if stage == "featurise":
+        row = child_featurise(Path(corpus), rest[0])
+    else:
+        models, name, cluster = Path(rest[0]), rest[1], (rest[2] if rest[2] != "-" else None)
+        fn = child_train if stage == "train" else child_predict
+        row = fn(Path(corpus), models, name, cluster)
+    use = _usage()
+    row["client_peak_rss_mb"], row["client_cpu_s"] = use["peak_rss_mb"], use["cpu_s"]
+    print(json.dumps(row))
+
+
+def measure_streaming(
+    stage: str,
+    sizes: list[int],
+    n_labels: int,
+    runs: list[str],
+    work: Path,
+    model_documents: int | None = None,
+) -> list[dict[str, Any]]:
+    """One stage at growing corpus sizes: ``runs`` are featurisation modes (``chunked``,
+    ``whole``) or where to run (``here``, ``local:N``). Tagging uses the model trained on the
+    ``model_documents`` corpus (default: the smallest size; train it first)."""
+    rows = []
+    models = work / "models"
+    for n in sizes:
+        corpus = seed_corpus(n, n_labels, work)
+        for run in runs:
+            cluster = "-" if run == "here" else run
+            if stage == "featurise":
+                row = in_child(stage, str(corpus), run)
+            elif stage == "train":
+                row = in_child(stage, str(corpus), str(models), f"scale-{n_labels}-{n}", cluster)
+            else:
+                name = f"scale-{n_labels}-{model_documents or min(sizes)}"
+                row = in_child(stage, str(corpus), str(models), name, cluster)
+            row = {"stage": stage, "corpus_documents": n, "corpus_labels": n_labels,
+                   "run": run, "corpus_mb": folder_mb(corpus), **row}  # fmt: skip
+            log(json.dumps(row))
+            rows.append(row)
+    return rows
+
+
+def streaming_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of ``measure_streaming`` as a Markdown table."""
+    head = (
+        "| stage | documents | paragraphs | labels | run | wall s | docs/s | peak RSS client MB "
+        "| peak RSS workers MB | matrix / model MB |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    body = ""
+    for r in rows:
+        workers = ", ".join(f"{w:.0f}" for w in r.get("workers_peak_rss_mb", [])) or "–"
+        wall = r.get("wall_s", round(r.get("read_segment_s", 0) + r.get("featurise_s", 0), 1))
+        size = r.get("matrix_mb", r.get("model_mb", "–"))
+        body += (
+            f"| {r['stage']} | {r['corpus_documents']:,} | {r.get('paragraphs', '–')} "
+            f"| {r.get('labels', r['corpus_labels'])} | {r['run']} | {wall} "
+            f"| {r.get('documents_per_s', '–')} | {r['client_peak_rss_mb']:.0f} | {workers} "
+            f"| {size} |\n"
+        )
+    return head + body
+
+
 def main() -> None:
     parser = arguments("scale", __doc__, data=False)
     parser.add_argument("--paragraphs", type=int, nargs="+", default=[5_000, 20_000])
     parser.add_argument("--labels", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--stage", choices=STAGES,
+        help="instead of the fitting table: read+featurise, train or tag generated seed-format "
+        "corpora of --documents documents (--runs: chunked/whole, or here/local:N)",
+    )  # fmt: skip
+    parser.add_argument("--documents", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--runs", nargs="+", default=None)
+    parser.add_argument("--model-documents", type=int, default=None)
+    parser.add_argument("--work", type=Path, default=WORK, help="generated corpora and models")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return run_child(args.child)
+    if args.stage:
+        runs = args.runs or (["chunked"] if args.stage == "featurise" else ["here"])
+        rows = measure_streaming(
+            args.stage, args.documents, args.labels, runs, args.work, args.model_documents
+        )
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"scale-{args.stage}.json"
+        old = json.loads(path.read_text())["rows"] if path.exists() else []
+        report = {"versions": library.versions(), "rows": old + rows}
+        path.write_text(json.dumps(report, indent=2))
+        print(streaming_table(rows))
+        return None
     rows = [r for n in args.paragraphs for r in measure(n, args.labels, args.workers)]
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"versions": library.versions(), "rows": rows}
