@@ -235,16 +235,15 @@ def child_train(corpus: Path, models: Path, name: str, cluster: str | None) -> d
     t0 = time.perf_counter()
     result = train([corpus], models, name=name, cluster=cluster, jobs=1)
     meta = result.metadata
+    workers = meta.get("cluster", {}).get("usage", {}).get("workers", {}).values()
     return {
         "documents": meta["corpus"]["documents_read"], "paragraphs": meta["corpus"]["paragraphs"],
         "labels": len(meta["labels"]), "wall_s": round(time.perf_counter() - t0, 1),
         "seconds": meta["training"]["seconds"],
         "folds_seconds": meta["decision"]["cross_validation"].get("seconds"),
         "model_mb": folder_mb(result.folder),
-        "workers_peak_rss_mb": [
-            w["peak_rss_mb"] for w in meta.get("cluster", {}).get("usage", {})
-            .get("workers", {}).values()
-        ],
+        "workers_peak_rss_mb": [w["peak_rss_mb"] for w in workers],
+        "workers_cpu_s": [w["cpu_s"] for w in workers],
     }  # fmt: skip
 
 
@@ -297,10 +296,12 @@ def measure_streaming(
     runs: list[str],
     work: Path,
     model_documents: int | None = None,
+    model_labels: int | None = None,
 ) -> list[dict[str, Any]]:
     """One stage at growing corpus sizes: ``runs`` are featurisation modes (``chunked``,
     ``whole``) or where to run (``here``, ``local:N``). Tagging uses the model trained on the
-    ``model_documents`` corpus (default: the smallest size; train it first)."""
+    ``model_documents`` corpus of ``model_labels`` labels (default: the smallest size, the
+    same labels; train it first)."""
     rows = []
     models = work / "models"
     for n in sizes:
@@ -312,7 +313,7 @@ def measure_streaming(
             elif stage == "train":
                 row = in_child(stage, str(corpus), str(models), f"scale-{n_labels}-{n}", cluster)
             else:
-                name = f"scale-{n_labels}-{model_documents or min(sizes)}"
+                name = f"scale-{model_labels or n_labels}-{model_documents or min(sizes)}"
                 row = in_child(stage, str(corpus), str(models), name, cluster)
             row = {"stage": stage, "corpus_documents": n, "corpus_labels": n_labels,
                    "run": run, "corpus_mb": folder_mb(corpus), **row}  # fmt: skip
@@ -354,6 +355,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--runs", nargs="+", default=None)
     parser.add_argument("--model-documents", type=int, default=None)
+    parser.add_argument("--model-labels", type=int, default=None)
     parser.add_argument("--work", type=Path, default=WORK, help="generated corpora and models")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -362,8 +364,9 @@ def main() -> None:
     if args.stage:
         runs = args.runs or (["chunked"] if args.stage == "featurise" else ["here"])
         rows = measure_streaming(
-            args.stage, args.documents, args.labels, runs, args.work, args.model_documents
-        )
+            args.stage, args.documents, args.labels, runs, args.work, args.model_documents,
+            args.model_labels,
+        )  # fmt: skip
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"scale-{args.stage}.json"
         old = json.loads(path.read_text())["rows"] if path.exists() else []
