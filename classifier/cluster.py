@@ -38,6 +38,8 @@ MAX_LOCAL_WORKERS = 64
 # few enough that each carries real work
 TASKS_PER_THREAD = 4
 MAX_BATCH_LABELS = 64
+# messages of a comm dask keeps for debugging (``connect``)
+MESSAGE_LOG = 8
 _LOCAL = re.compile(r"local:(\d+)")
 USAGE = "tcp://HOST:PORT (a Dask scheduler), HOST:PORT, or local:N (N local workers)"
 
@@ -68,7 +70,22 @@ def local_workers(address: str) -> int | None:
 @contextmanager
 def connect(address: str, processes: bool = True) -> Iterator[Client]:
     """A client of the scheduler at ``address``, or of a new local cluster for ``local:N``
-    (N worker processes of one thread each, closed at the end of the block)."""
+    (N worker processes of one thread each, closed at the end of the block).
+
+    Inside the block dask keeps at most ``MESSAGE_LOG`` messages of each stream for debugging
+    (1,000 by default): a message that submits a task carries its arguments, a partition of
+    documents to tag, so the client (and a local cluster's scheduler, in this process) would
+    otherwise hold the last thousand partitions sent.
+    """
+    import dask
+
+    with dask.config.set({"distributed.admin.low-level-log-length": MESSAGE_LOG}):
+        with _connect(address, processes) as client:
+            yield client
+
+
+@contextmanager
+def _connect(address: str, processes: bool) -> Iterator[Client]:
     distributed = _distributed()
     n = local_workers(address)
     if n is not None:
