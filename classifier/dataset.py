@@ -105,8 +105,13 @@ class PreparedCorpus:
         if out:
             yield out
 
+    def _held(self) -> None:
+        if self.spool is not None:
+            raise ValueError("a spooled corpus's texts are read with paragraph_chunks")
+
     def subset(self, docs: Sequence[int]) -> PreparedCorpus:
         """The documents at ``docs`` (and their paragraphs), renumbered from zero."""
+        self._held()
         new_id = {d: i for i, d in enumerate(docs)}
         out = PreparedCorpus([self.doc_ids[d] for d in docs], [self.doc_tags[d] for d in docs])
         for text, d, n in zip(self.texts, self.par_doc, self.par_len, strict=True):
@@ -121,6 +126,7 @@ class PreparedCorpus:
 
     def joined(self) -> list[str]:
         """Each document's prepared paragraphs joined into one prepared text."""
+        self._held()
         return join_by_document(self.texts, np.asarray(self.par_doc), self.n_documents)
 
     def whole_documents(self) -> tuple[list[str], list[tuple[str, ...]]]:

@@ -14,6 +14,7 @@ character bigrams. Latin words keep their boundaries (``char_wb`` pads each word
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -391,8 +392,28 @@ def _count_terms(
 
 
 def stacked(parts: Iterable[sp.csr_matrix]) -> sp.csr_matrix:
-    """Row blocks one under the other, as one float32 CSR matrix."""
-    parts = list(parts)
-    if len(parts) == 1:
-        return parts[0]
-    return sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)
+    """Row blocks one under the other, as one float32 CSR matrix.
+
+    Each block's values and column numbers go to a temporary file as it comes, and are read
+    back into the final arrays at the end: the peak is the matrix and one block, not the
+    blocks and their stacked copy (twice the matrix).
+    """
+    with tempfile.TemporaryFile() as values, tempfile.TemporaryFile() as columns:
+        ends: list[NDArray[np.int64]] = []
+        nnz, n_cols, last = 0, 0, None
+        for part in parts:
+            last = part
+            values.write(np.ascontiguousarray(part.data, dtype=np.float32).tobytes())
+            columns.write(np.ascontiguousarray(part.indices, dtype=np.int32).tobytes())
+            ends.append(part.indptr[1:].astype(np.int64) + nnz)
+            nnz, n_cols = nnz + part.nnz, part.shape[1]
+        if last is not None and len(ends) == 1:
+            return last
+        index = np.int32 if nnz < 2**31 else np.int64
+        indptr = np.concatenate([np.zeros(1, dtype=np.int64), *ends]).astype(index)
+        del ends
+        values.seek(0)
+        columns.seek(0)
+        data = np.fromfile(values, dtype=np.float32, count=nnz)
+        indices = np.fromfile(columns, dtype=np.int32, count=nnz).astype(index, copy=False)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, n_cols), copy=False)
