@@ -301,6 +301,7 @@ def serve_labels(args: Any) -> dict[str, Any]:
         log(f"trained {trained.folder} in {wall:.0f} s (models in {models_dir})")
     version = library.load(models_dir, SERVE_NAME)
     result["model"] = model_shape(version)
+    result["paragraphs"] = version.loaded.metadata["training"]["paragraphs"]
     log(json.dumps({k: v for k, v in result["model"].items() if k != "array_bytes"}))
     library.warm_up(version.model.segmenter)
     texts = [d["text"].split("\n")[0] for d in held[:SERVE_SINGLES]]
@@ -332,7 +333,7 @@ def serve_table(result: dict[str, Any]) -> str:
 
     lines = [
         f"{m['labels']:,} labels, {result['documents']:,} documents "
-        f"({result.get('training', {}).get('paragraphs', '?')} paragraphs), "
+        f"({result['paragraphs']:,} paragraphs), "
         f"{m['features']:,} features; {m['level1_nonzero']:,} level-1 and "
         f"{m['level2_nonzero']:,} level-2 non-zero weights ({m['level2_views']} views)",
         "",
