@@ -9,6 +9,11 @@ and the workers' first imports (one tiny fit) are left out of the fit timings; t
 reported apart. Small sizes by default (``--paragraphs``, ``--labels``): on the shared
 2-core machine two workers compete with everything else running, so read the ratios, not
 the absolute times.
+
+``--serve-labels N`` runs the serving section instead (issue 14.5): a synthetic corpus of N
+labels (``synthetic_documents``), a model trained on it with the shipped defaults, its size
+on disk, one paragraph in process (``predict`` and its steps), each ``tagger serve`` worker's
+RSS once ready and after ``--serve-requests`` requests, and scores on held-out documents.
 """
 
 from __future__ import annotations
