@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights
+from classifier.linear import LinearWeights, one_blas_thread
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -346,9 +346,11 @@ def fit_level2(
         keep = np.flatnonzero(w)
         return j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])
 
-    parts: list[Any] = list(
-        Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
-    )
+    # one BLAS thread: the primal solver calls BLAS, and the parallelism is across labels
+    with one_blas_thread():
+        parts: list[Any] = list(
+            Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
+        )
     intercept = np.zeros(n_labels, dtype=np.float32)
     for j, _, _, b in parts:
         intercept[j] = b
