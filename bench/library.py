@@ -181,6 +181,32 @@ def weights(model: Any) -> Any:
     return model.scorer.weights
 
 
+def first_level(model: Any, prepared_texts: Sequence[str]) -> Any:
+    """Raw first-level values of prepared texts (what the second level reads)."""
+    return model.scorer.decisions(prepared_texts)
+
+
+def second_level(model: Any, prepared_texts: Sequence[str], decisions: Any) -> Any:
+    """Document scores of one-paragraph texts from their first-level values (the stacked
+    model's second level; the paragraph scores calibrated when it has none)."""
+    import numpy as np
+
+    if model.stacker is None:
+        return calibrate(model, decisions)
+    n = len(prepared_texts)
+    return model.stacked_scores(prepared_texts, np.arange(n), n, decisions)
+
+
+def array_bytes(folder: Path) -> dict[str, int]:
+    """Bytes each array takes in a version's ``arrays.npz`` (compressed), by name."""
+    import zipfile
+
+    from classifier.artifact import ARRAYS_FILE
+
+    with zipfile.ZipFile(folder / ARRAYS_FILE) as z:
+        return {i.filename.removesuffix(".npy"): i.compress_size for i in z.infolist()}
+
+
 # --- a Dask cluster (bench.scale) ---------------------------------------------------------
 def fitted_features(cfg: Any, texts: list[str]) -> Any:
     """The TF-IDF matrix of ``texts`` (features fitted on them), as training makes it."""

@@ -46,9 +46,9 @@ from bench.harness import (
 log = logger("multimodel")
 
 
-def worker_rss_mb(server: Server) -> float:
-    """VmRSS of the server's one worker (the supervisor's child that is not multiprocessing's
-    resource tracker)."""
+def workers_rss_mb(server: Server) -> list[float]:
+    """VmRSS of each of the server's workers (the supervisor's children that are not
+    multiprocessing's resource tracker)."""
     from bench.harness import cmdline
 
     workers = [
@@ -56,9 +56,15 @@ def worker_rss_mb(server: Server) -> float:
         for pid in process_tree(server.pid)[1:]
         if "resource_tracker" not in cmdline(pid) and "spawn_main" in cmdline(pid)
     ]
-    if len(workers) != 1:
-        raise RuntimeError(f"expected one worker under {server.pid}, found {workers}")
-    return vm_rss_mb(workers[0])
+    return [vm_rss_mb(pid) for pid in workers]
+
+
+def worker_rss_mb(server: Server) -> float:
+    """VmRSS of the server's one worker."""
+    rss = workers_rss_mb(server)
+    if len(rss) != 1:
+        raise RuntimeError(f"expected one worker under {server.pid}, found {len(rss)}")
+    return rss[0]
 
 
 def folder_mb(models_dir: Path, name: str) -> float:

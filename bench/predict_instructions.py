@@ -1,7 +1,7 @@
 """The work of loading a model and predicting with it, for instruction counts under valgrind.
 
     valgrind --tool=callgrind python -m bench.predict_instructions CHECKOUT MODELS REPS \\
-        [--data ../shared/data]
+        [--data ../shared/data] [--only single|batch]
 
 Loads model ``tiku`` from MODELS with the code of CHECKOUT (this one, or an older commit
 checked out elsewhere: its loader may be ``classifier.persistence``), warms it on 50 texts,
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("models", type=Path)
     parser.add_argument("reps", type=int)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--only", choices=("single", "batch"), help="one kind of prediction")
     args = parser.parse_args()
     sys.path.insert(0, str(args.checkout.resolve()))  # that checkout's library, not this one's
     try:
@@ -35,9 +36,13 @@ def main() -> None:
     texts = [f.read_text(encoding="utf-8").split("\n", 2)[2] for f in files]
     model.predict(texts[:50])
     for _ in range(args.reps):
-        model.predict(texts)
-        for text in texts[:200]:
-            model.predict([text])
+        if args.only is None:
+            model.predict(texts)
+        elif args.only == "batch":
+            model.predict(texts[:200])
+        if args.only != "batch":
+            for text in texts[:200]:
+                model.predict([text])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,16 @@ and the workers' first imports (one tiny fit) are left out of the fit timings; t
 reported apart. Small sizes by default (``--paragraphs``, ``--labels``): on the shared
 2-core machine two workers compete with everything else running, so read the ratios, not
 the absolute times.
+
+``--serve-labels N`` runs the serving section instead (issue 14.5): a synthetic corpus of N
+labels (``synthetic_documents``), a model trained on it with the shipped defaults, its size
+on disk, one paragraph in process (``predict`` and its steps), each ``tagger serve`` worker's
+RSS once ready and after ``--serve-requests`` requests, and scores on held-out documents.
+
+``--stage featurise|train|predict`` runs the streaming section instead (issue 14.3-4):
+seed-format corpora of ``--documents`` generated documents (``streamed_documents``, written
+once under ``--work``), each step in a fresh process: its peak RSS, the workers', the time,
+tagging throughput and the model's size.
 """
 
 from __future__ import annotations
@@ -27,8 +37,23 @@ from typing import Any
 
 import numpy as np
 
-from bench import library
-from bench.harness import arguments, logger
+from bench import library, loadgen
+from bench.harness import (
+    Report,
+    Server,
+    arguments,
+    latencies,
+    logger,
+    med,
+    pct,
+    phase,
+    rotated,
+    timed,
+    tree_rss,
+    warm,
+)
+from bench.multimodel import workers_rss_mb
+from bench.perf_predict import fresh_load_rss
 
 log = logger("scale")
 
@@ -61,6 +86,66 @@ def synthetic(n_paragraphs: int, n_labels: int, seed: int = 0) -> tuple[list[str
             texts.append(" ".join(f"w{w}" for w in words))
             tags.append(tuple(f"L{j}" for j in doc_labels))
     return texts[:n_paragraphs], tags[:n_paragraphs]
+
+
+# --- serving a model of thousands of labels (issue 14.5) ------------------------------------
+# issue 14.5's budgets: one paragraph in process, the model's files, a served worker's RSS
+SERVE_BUDGET = {"paragraph_ms": 1.0, "model_mb": 100.0, "worker_rss_mb": 500.0}
+SERVE_SINGLES = 200  # one-paragraph texts timed in process (the validation documents' first)
+
+
+def synthetic_documents(
+    n_docs: int, n_labels: int, seed: int = 0, min_docs: int = 2
+) -> list[dict[str, Any]]:
+    """Documents of a thesaurus-sized tag set, as JSONL records (``id``, ``text``, ``tags``).
+
+    Tags as in ``synthetic`` (Zipf, 1-4 a document), then every label short of ``min_docs``
+    documents is added to random ones until it has them, so that all ``n_labels`` are labels
+    of the corpus (a Zipf draw alone leaves most of a 5,000-label tail unseen). The text is
+    made after the tags: 1-4 paragraphs on lines of their own, each a lognormal number of
+    words (median 60, a few hundred characters), a third of them from its document's tags'
+    own 40 words, the rest from a shared Zipf vocabulary of ``max(20,000, 20 * n_labels)``
+    words.
+    """
+    rng = np.random.default_rng(seed)
+    vocab = max(20_000, 20 * n_labels)
+    label_p = 1.0 / np.arange(1, n_labels + 1)
+    label_p /= label_p.sum()
+    word_p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    word_p /= word_p.sum()
+    own = rng.integers(0, vocab, size=(n_labels, 40))
+    doc_tags = [
+        set(rng.choice(n_labels, size=min(4, 1 + rng.poisson(0.8)), replace=False, p=label_p))
+        for _ in range(n_docs)
+    ]
+    counts = np.bincount([j for tags in doc_tags for j in tags], minlength=n_labels)
+    for j in np.flatnonzero(counts < min_docs):
+        for d in rng.choice(n_docs, size=min_docs - counts[j], replace=False):
+            doc_tags[d].add(j)
+    docs = []
+    for d, tags in enumerate(doc_tags):
+        labels = np.array(sorted(tags))
+        paragraphs = []
+        for _ in range(rng.integers(1, 5)):
+            n = max(5, int(rng.lognormal(np.log(60), 0.6)))
+            n_own = n // 3
+            words = list(rng.choice(vocab, size=n - n_own, p=word_p))
+            words += list(own[rng.choice(labels, size=n_own)][:, rng.integers(0, 40)])
+            rng.shuffle(words)
+            paragraphs.append(" ".join(f"w{w}" for w in words))
+        docs.append(
+            {"id": f"d{d}", "text": "\n".join(paragraphs), "tags": [f"L{j}" for j in labels]}
+        )
+    return docs
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write records one JSON object a line, atomically (a temporary file renamed)."""
+    part = path.with_name(path.name + ".part")
+    with part.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(part, path)
 
 
 def cpu_of(usage: dict[str, Any]) -> float:
@@ -137,7 +222,7 @@ FILES_PER_FOLDER = 1000  # a folder is listed at once: keep each small
 STAGES = ("featurise", "train", "predict")
 
 
-def synthetic_documents(
+def streamed_documents(
     n_docs: int, n_labels: int, seed: int = 0, block: int = 1000
 ) -> Iterator[tuple[list[str], list[str]]]:
     """Documents as (tags, paragraphs), generated a block at a time (nothing else is held).
@@ -185,7 +270,7 @@ def seed_corpus(n_docs: int, n_labels: int, work: Path = WORK) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
-    for i, (tags, paragraphs) in enumerate(synthetic_documents(n_docs, n_labels)):
+    for i, (tags, paragraphs) in enumerate(streamed_documents(n_docs, n_labels)):
         sub = folder / f"{i // FILES_PER_FOLDER:05d}"
         if i % FILES_PER_FOLDER == 0:
             sub.mkdir(parents=True)
@@ -342,6 +427,181 @@ def streaming_table(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
+SERVE_NAME = "labels"
+
+
+def serve_corpus(
+    scratch: Path, n_labels: int, n_docs: int, n_validation: int
+) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """The synthetic corpus as JSONL: ``n_docs`` documents to train on, the next
+    ``n_validation`` (the same draw: the same labels' words) held out; and those."""
+    docs = synthetic_documents(n_docs + n_validation, n_labels)
+    train, validation = scratch / "train.jsonl", scratch / "validation.jsonl"
+    write_jsonl(train, docs[:n_docs])
+    write_jsonl(validation, docs[n_docs:])
+    return train, validation, docs[n_docs:]
+
+
+def paragraph_latency(model: Any, texts: list[str], repeats: int) -> dict[str, Any]:
+    """Milliseconds of one paragraph in process: ``predict`` and its steps, each text alone
+    (medians over texts, then over ``repeats``, the steps in rotated order)."""
+    prepared = library.prepared(model, texts)
+    decisions = [library.first_level(model, [p]) for p in prepared]
+    steps: dict[str, Any] = {
+        "model.predict([text])": lambda i: model.predict([texts[i]]),
+        "segmentation (prepare)": lambda i: library.prepared(model, [texts[i]]),
+        "first level (features, X @ W)": lambda i: library.first_level(model, [prepared[i]]),
+        "second level (views, stacker)": lambda i: library.second_level(
+            model, [prepared[i]], decisions[i]
+        ),
+    }
+    for fn in steps.values():  # warm up
+        for i in range(min(20, len(texts))):
+            fn(i)
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in steps}
+    for r in range(repeats):
+        for key in rotated(list(steps), r):
+            lat = latencies(steps[key], len(texts))
+            runs[key].append((med(lat) * 1e3, pct(lat, 90) * 1e3))
+    return {
+        k: {"p50_ms": med([a for a, _ in v]), "p90_ms": med([b for _, b in v]), "runs": v}
+        for k, v in runs.items()
+    }
+
+
+def served_rss(
+    models_dir: Path, workers: int, texts: list[str], requests: int, port: int, logs: Path
+) -> dict[str, Any]:
+    """``tagger serve --workers N``: each worker's RSS once ready and after ``requests``
+    one-paragraph requests, one client at a time; and their latency."""
+    reqs = [loadgen.Request.post("/v1/predict", {"text": t}) for t in texts]
+    server = Server(models_dir, SERVE_NAME, port, workers, logs / f"serve-w{workers}.log")
+    with server:
+        ready = workers_rss_mb(server)
+        warm(server, reqs)
+        done = phase(server, reqs, 1, count=requests)
+        after = workers_rss_mb(server)
+        processes = tree_rss(server.pid)
+    return {"workers": workers, "startup_s": server.startup_s, "ready_mb": ready,
+            "after_mb": after, "requests": done["requests"], "errors": done["errors"],
+            "p50_ms": done["p50_ms"], "p99_ms": done["p99_ms"],
+            "processes_mb": {str(k): v for k, v in processes.items()}}  # fmt: skip
+
+
+def model_shape(version: Any) -> dict[str, Any]:
+    """What the model holds: labels, features, non-zero weights of each level, file MB."""
+    model = version.model
+    coef = library.weights(model).coef
+    arrays = library.array_bytes(version.folder)
+    stacker = model.stacker
+    return {
+        "ref": version.ref,
+        "file_mb": library.model_mb(version.folder),
+        "labels": model.n_labels,
+        "features": int(coef.shape[0]),
+        "level1_nonzero": int(coef.nnz),
+        "level2_nonzero": int(stacker.weights.coef.nnz) if stacker is not None else 0,
+        "level2_views": stacker.n_views if stacker is not None else 0,
+        "level1_mb": sum(v for k, v in arrays.items() if k.startswith("weights.")) / 1e6,
+        "level2_mb": sum(v for k, v in arrays.items() if k.startswith("stacker.")) / 1e6,
+        "array_bytes": arrays,
+    }
+
+
+def serve_labels(args: Any) -> dict[str, Any]:
+    """Issue 14.5: a model of ``--serve-labels`` labels trained with the defaults, its size,
+    one paragraph in process, a served worker's RSS, and its validation scores."""
+    scratch = Path(tempfile.mkdtemp(prefix="bench-scale-serve-"))
+    train, validation, held = serve_corpus(
+        scratch, args.serve_labels, args.serve_documents, args.serve_validation
+    )
+    result: dict[str, Any] = {"labels_asked": args.serve_labels, "documents": args.serve_documents,
+                              "validation_documents": args.serve_validation}  # fmt: skip
+    models_dir = args.serve_models_dir
+    if models_dir is None:
+        models_dir = scratch / "models"
+        log(f"training on {train} ({args.serve_documents} documents, jobs={args.jobs})")
+        wall, cpu, trained = timed(
+            lambda: library.train([train], models_dir, SERVE_NAME, library.config(), args.jobs)
+        )
+        result["training"] = {"wall_s": wall, "cpu_s_this_process": cpu,
+                              "paragraphs": trained.metadata["training"]["paragraphs"]}  # fmt: skip
+        log(f"trained {trained.folder} in {wall:.0f} s (models in {models_dir})")
+    version = library.load(models_dir, SERVE_NAME)
+    result["model"] = model_shape(version)
+    result["paragraphs"] = version.loaded.metadata["training"]["paragraphs"]
+    log(json.dumps({k: v for k, v in result["model"].items() if k != "array_bytes"}))
+    library.warm_up(version.model.segmenter)
+    texts = [d["text"].split("\n")[0] for d in held[:SERVE_SINGLES]]
+    result["paragraph_chars_median"] = med([len(t) for t in texts])
+    result["in_process"] = paragraph_latency(version.model, texts, args.serve_repeats)
+    result["fresh_process_mb"] = fresh_load_rss(models_dir, SERVE_NAME)
+    scores = library.evaluate(version, validation)
+    result["validation"] = {"micro_f1": scores["document"]["micro"]["f1"],
+                            "macro_f1": scores["document"]["macro"]["f1"],
+                            "p@1": scores["document"]["p@1"]}  # fmt: skip
+    del version
+    result["api"] = [
+        served_rss(models_dir, w, texts, args.serve_requests, args.port + i, scratch)
+        for i, w in enumerate(args.serve_workers)
+    ]
+    result["scratch"] = str(scratch)
+    return result
+
+
+def serve_table(result: dict[str, Any]) -> str:
+    """The budgets of issue 14.5 beside what was measured."""
+    m, single = result["model"], result["in_process"]
+    p50 = single["model.predict([text])"]["p50_ms"]
+    worst = max(max(a["after_mb"] + a["ready_mb"]) for a in result["api"])
+    budget = SERVE_BUDGET
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    lines = [
+        f"{m['labels']:,} labels, {result['documents']:,} documents "
+        f"({result['paragraphs']:,} paragraphs), "
+        f"{m['features']:,} features; {m['level1_nonzero']:,} level-1 and "
+        f"{m['level2_nonzero']:,} level-2 non-zero weights ({m['level2_views']} views)",
+        "",
+        "| figure | budget | measured | met |",
+        "|---|---|---|---|",
+        f"| model files | ≤ {budget['model_mb']:.0f} MB | {m['file_mb']:.1f} MB (level 1 "
+        f"{m['level1_mb']:.1f}, level 2 {m['level2_mb']:.1f}) | "
+        f"{met(m['file_mb'] <= budget['model_mb'])} |",
+        f"| one paragraph in process, p50 (p90) | ≤ {budget['paragraph_ms']:g} ms | {p50:.3f} "
+        f"({single['model.predict([text])']['p90_ms']:.3f}) ms | "
+        f"{met(p50 <= budget['paragraph_ms'])} |",
+    ]
+    for a in result["api"]:
+        largest = max(a["ready_mb"] + a["after_mb"])
+        rss = (
+            ", ".join(f"{x:.0f}" for x in a["ready_mb"])
+            + " / "
+            + ", ".join(f"{x:.0f}" for x in a["after_mb"])
+        )
+        total = sum(p["rss_mb"] for p in a["processes_mb"].values())
+        lines.append(
+            f"| worker RSS, `--workers {a['workers']}`, ready / after {a['requests']} requests "
+            f"| ≤ {budget['worker_rss_mb']:.0f} MB | {rss} MB (p50 {a['p50_ms']:.2f} ms, "
+            f"{a['errors']} errors) | {met(largest <= budget['worker_rss_mb'])} |"
+        )
+        lines.append(
+            f"| whole service, `--workers {a['workers']}` (supervisor, resource tracker, "
+            f"workers), after | ≤ {budget['worker_rss_mb']:.0f} MB | {total:.0f} MB | "
+            f"{met(total <= budget['worker_rss_mb'])} |"
+        )
+    lines += ["", "| step, one paragraph | p50 ms | p90 ms |", "|---|---|---|"]
+    lines += [f"| {k} | {v['p50_ms']:.3f} | {v['p90_ms']:.3f} |" for k, v in single.items()]
+    v = result["validation"]
+    lines += ["", f"validation documents ({result['validation_documents']:,}): document "
+              f"micro-F1 {v['micro_f1']:.4f}, macro-F1 {v['macro_f1']:.4f}, P@1 {v['p@1']:.4f}; "
+              f"fresh process after load {result['fresh_process_mb']['loaded_mb']:.0f} MB; "
+              f"largest worker {worst:.0f} MB"]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = arguments("scale", __doc__, data=False)
     parser.add_argument("--paragraphs", type=int, nargs="+", default=[5_000, 20_000])
@@ -358,9 +618,12 @@ def main() -> None:
     parser.add_argument("--model-labels", type=int, default=None)
     parser.add_argument("--work", type=Path, default=WORK, help="generated corpora and models")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    serve_options(parser)
     args = parser.parse_args()
     if args.child:
         return run_child(args.child)
+    if args.serve_labels:
+        return serve_main(args)
     if args.stage:
         runs = args.runs or (["chunked"] if args.stage == "featurise" else ["here"])
         rows = measure_streaming(
@@ -379,6 +642,39 @@ def main() -> None:
     report = {"versions": library.versions(), "rows": rows}
     (args.out / "scale.json").write_text(json.dumps(report, indent=2))
     print(table(rows))
+
+
+def serve_options(parser: Any) -> None:
+    """The options of the serving section (``--serve-labels N`` runs it instead of the fits)."""
+    group = parser.add_argument_group("serving a model of many labels (issue 14.5)")
+    group.add_argument(
+        "--serve-labels",
+        type=int,
+        metavar="N",
+        help="train a model of N labels and measure its size, latency and RSS",
+    )
+    group.add_argument("--serve-documents", type=int, default=12_000, help="training documents")
+    group.add_argument("--serve-validation", type=int, default=1_200, help="held-out documents")
+    group.add_argument(
+        "--serve-models-dir",
+        type=Path,
+        help="a models folder already holding the model 'labels' of this corpus",
+    )
+    group.add_argument("--serve-workers", type=int, nargs="+", default=[1, 2])
+    group.add_argument("--serve-requests", type=int, default=400)
+    group.add_argument("--serve-repeats", type=int, default=3)
+    group.add_argument("--jobs", type=int, default=2)
+    group.add_argument("--port", type=int, default=8150)  # fmt: skip
+
+
+def serve_main(args: Any) -> None:
+    """Run the serving section, write its report and print its table."""
+    report = Report("scale-serve", args.out)
+    report.data["serve"] = serve_labels(args)
+    report.end()
+    table = serve_table(report.data["serve"]) + "\n\n" + report.load_line()
+    report.show(table)
+    print(f"wrote {report.write()}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ def sparse_dense_product(
     sparse_ops = int((w.indptr[x.indices + 1] - w.indptr[x.indices]).sum())
     if SPARSE_OP_COST * sparse_ops < x.nnz * w.shape[1]:
         return np.asarray((x @ w).toarray(), dtype=np.float32)
+    if x.shape[0] == 1:  # one row (a request's paragraph): its values times its weight rows
+        # (a repeated column is gathered twice and counted twice, as in the product)
+        return np.asarray(x.data @ w[x.indices].toarray(), dtype=np.float32).reshape(1, -1)
     used, position = np.unique(x.indices, return_inverse=True)
     if len(used) * w.shape[1] > max_floats and x.shape[0] > 1:
         half = x.shape[0] // 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights
+from classifier.linear import LinearWeights, one_blas_thread
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -47,6 +48,10 @@ LEVEL2_TOL = 0.01
 LEVEL2_C = 1.0
 # multiply-adds of one level-2 product at most (bounds its memory; a batch is split beyond)
 PRODUCT_ENTRIES = 4_000_000
+# Level-2 weights are also held dense (float32) when they have at most this many entries
+# (16 MB; 778 labels and one view: 2.4 MB): each input then needs only its weights at its
+# row's candidates, gathered from the dense block (``candidate_product``)
+DENSE_LEVEL2_FLOATS = 4 * 1024 * 1024
 # cuts tried when choosing (floor, mix): among a row's this many best labels on average
 CUT_DEPTH = 20
 
@@ -97,13 +102,19 @@ def inputs(views: NDArray[np.floating], floor: float, n_labels: int, k: int) -> 
 
 
 def _input_rows(
-    views: NDArray[np.floating], floor: float, n_labels: int, k: int
+    views: NDArray[np.floating],
+    floor: float,
+    n_labels: int,
+    k: int,
+    mean_mask: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
-    """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix."""
+    """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix
+    (``mean_mask``: ``best_k_mask`` of the first view, when the caller has it)."""
     z = np.maximum(views - floor, 0).astype(np.float32)
     for v in range(views.shape[1] // n_labels):
         block = slice(v * n_labels, (v + 1) * n_labels)
-        z[:, block][~best_k_mask(views[:, block], k)] = 0
+        best = mean_mask if v == 0 and mean_mask is not None else None
+        z[:, block][~(best if best is not None else best_k_mask(views[:, block], k))] = 0
     rows, cols = np.nonzero(z)
     indptr = np.zeros(len(z) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=len(z)), out=indptr[1:])
@@ -141,6 +152,46 @@ def level2_product(
     return out.astype(np.float64, copy=False).reshape(n, n_labels)
 
 
+def candidate_product(
+    rows: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    dense: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+    max_entries: int = PRODUCT_ENTRIES,
+) -> NDArray[np.float64]:
+    """``level2_product(rows, coef)`` at each row's ``candidates`` only (the entries of
+    ``np.nonzero(candidates)``, in that order), with ``dense`` = ``coef`` as an array.
+
+    Each input's weights at its row's candidates are gathered from ``dense``, and summed per
+    (row, candidate) in float64 in input order, as ``level2_product`` sums them: the float32
+    products are exact in float64 and a weight of zero adds nothing, so the values are the
+    same bit for bit, at a fraction of the work when a row has few candidates.
+    """
+    indptr, indices, data = rows
+    n = len(indptr) - 1
+    cand_rows, cand_cols = np.nonzero(candidates)
+    per_row = np.bincount(cand_rows, minlength=n)
+    first = np.concatenate([[0], np.cumsum(per_row)])
+    inputs_per_row = np.diff(indptr)
+    row_of_input = np.repeat(np.arange(n), inputs_per_row)
+    lengths = per_row[row_of_input]  # each input meets each candidate of its row
+    total = int(lengths.sum())
+    if n > 1 and total > max_entries:
+        half = n // 2
+        top = (indptr[: half + 1], indices[: indptr[half]], data[: indptr[half]])
+        rest = (indptr[half:] - indptr[half], indices[indptr[half] :], data[indptr[half] :])
+        return np.concatenate(
+            [
+                candidate_product(top, dense, candidates[:half], max_entries),
+                candidate_product(rest, dense, candidates[half:], max_entries),
+            ]
+        )
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pair = np.repeat(first[row_of_input] - starts, lengths) + np.arange(total)
+    values = dense[np.repeat(indices, lengths), cand_cols[pair]].astype(np.float64)
+    values *= np.repeat(data.astype(np.float64), lengths)
+    return np.bincount(pair, weights=values, minlength=len(cand_rows)).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class Stacker:
     """The fitted second level: weights (``n_views * labels`` × labels), the (floor, mix)
@@ -161,9 +212,19 @@ class Stacker:
     def n_labels(self) -> int:
         return self.weights.n_labels
 
+    @cached_property
+    def dense_coef(self) -> NDArray[np.float32] | None:
+        """The level-2 weights as an array, if small enough (``DENSE_LEVEL2_FLOATS``)."""
+        coef = self.weights.coef
+        if coef.shape[0] * coef.shape[1] > DENSE_LEVEL2_FLOATS:
+            return None
+        return np.asarray(coef.toarray(), dtype=np.float32)
+
     def decision(self, views: NDArray[np.floating]) -> NDArray[np.float32]:
         """Level 2's raw values for rows of first-level views."""
-        return apply_level2(views, self.weights, self.floor, self.mix, self.candidates)
+        return apply_level2(
+            views, self.weights, self.floor, self.mix, self.candidates, self.dense_coef
+        )
 
     def scores(self, views: NDArray[np.floating]) -> NDArray[np.float32]:
         """Document scores in [0, 1]."""
@@ -171,15 +232,28 @@ class Stacker:
 
 
 def apply_level2(
-    views: NDArray[np.floating], weights: LinearWeights, floor: float, mix: float, k: int
+    views: NDArray[np.floating],
+    weights: LinearWeights,
+    floor: float,
+    mix: float,
+    k: int,
+    dense: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """Level 2 on rows of views: its values on each row's candidates, the first-level mean
-    minus ``OFF_CANDIDATE_DROP`` elsewhere, averaged with the mean by ``mix``."""
+    minus ``OFF_CANDIDATE_DROP`` elsewhere, averaged with the mean by ``mix``. With ``dense``
+    (the weights as an array) only the candidates' values are computed: the same values."""
     n_labels = weights.n_labels
     mean = np.asarray(views[:, :n_labels], dtype=np.float32)
-    out = level2_product(_input_rows(views, floor, n_labels, k), weights.coef)
-    out += weights.intercept
-    out = np.where(best_k_mask(mean, k), out, mean - OFF_CANDIDATE_DROP)
+    cand = best_k_mask(mean, k)
+    rows = _input_rows(views, floor, n_labels, k, cand)
+    if dense is None:
+        out = level2_product(rows, weights.coef)
+        out += weights.intercept
+        out = np.where(cand, out, mean - OFF_CANDIDATE_DROP)
+    else:
+        out = (mean - OFF_CANDIDATE_DROP).astype(np.float64)
+        at = np.nonzero(cand)
+        out[at] = candidate_product(rows, dense, cand) + weights.intercept[at[1]]
     if mix:
         out = (1 - mix) * out + mix * mean
     return np.asarray(out, dtype=np.float32)
@@ -272,9 +346,11 @@ def fit_level2(
         keep = np.flatnonzero(w)
         return j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])
 
-    parts: list[Any] = list(
-        Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
-    )
+    # one BLAS thread: the primal solver calls BLAS, and the parallelism is across labels
+    with one_blas_thread():
+        parts: list[Any] = list(
+            Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
+        )
     intercept = np.zeros(n_labels, dtype=np.float32)
     for j, _, _, b in parts:
         intercept[j] = b

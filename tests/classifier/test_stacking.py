@@ -25,6 +25,8 @@ from classifier.stacking import (
     OFF_CANDIDATE_DROP,
     _input_rows,
     apply_level2,
+    best_k_mask,
+    candidate_product,
     document_views,
     fit_stacker,
     global_micro_f1,
@@ -226,6 +228,32 @@ def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> Non
     assert np.array_equal(batch, level2_product(rows, coef, max_entries=10))
 
 
+def test_the_candidates_product_is_the_whole_product_at_the_candidates_to_the_bit() -> None:
+    """From dense weights, only each row's candidates: the very values of the whole gathered
+    product there (ties at the k-th candidate included, rows with no input, a batch split to
+    bound memory), so ``apply_level2`` answers the same with or without dense weights."""
+    rng = np.random.default_rng(3)
+    n, labels, n_views, k = 50, 25, 3, 4
+    views = rng.normal(-1, 1, (n, n_views * labels)).astype(np.float32)
+    views[[0, -1]] = -5  # no input
+    views[1, :labels] = 0.5  # every label tied: all are candidates
+    coef = sp.random(n_views * labels, labels, density=0.3, format="csr", random_state=2)
+    coef = coef.astype(np.float32)
+    dense = coef.toarray()
+    mean_mask = best_k_mask(views[:, :labels], k)
+    rows = _input_rows(views, -1.0, labels, k)
+    full = level2_product(rows, coef)
+    at = np.nonzero(mean_mask)
+    assert np.array_equal(candidate_product(rows, dense, mean_mask), full[at])
+    assert np.array_equal(candidate_product(rows, dense, mean_mask, max_entries=7), full[at])
+    weights = LinearWeights(coef, rng.normal(0, 1, labels).astype(np.float32))
+    for mix in (0.0, 0.5):
+        assert np.array_equal(
+            apply_level2(views, weights, -1.0, mix, k),
+            apply_level2(views, weights, -1.0, mix, k, dense),
+        )
+
+
 def test_rows_with_no_input_at_all_score_from_the_intercepts() -> None:
     """A text of no known term on a model whose first level is negative everywhere: no row
     has an input (NumPy's bincount then answers int64 zeros); the second level still scores
@@ -257,3 +285,5 @@ def test_any_views_score_every_label_in_float32(rows, labels, low, floor, k) -> 
     weights = LinearWeights(coef.astype(np.float32), rng.normal(0, 1, labels).astype(np.float32))
     out = apply_level2(views, weights, floor, 0.5, k)
     assert out.dtype == np.float32 and out.shape == (rows, labels) and np.isfinite(out).all()
+    dense = apply_level2(views, weights, floor, 0.5, k, coef.astype(np.float32).toarray())
+    assert np.array_equal(out, dense)
