@@ -139,8 +139,10 @@ def train(a):
     nm, ne = method_from_name(name)
     method, examples = a.method or nm, a.examples or ne or "doc"
     if method not in METHODS:
-        sys.exit(f"--method must be one of {', '.join(METHODS)} "
-                 f"(or a tool name lml_<method>); got {method!r}")
+        sys.exit(
+            f"--method must be one of {', '.join(METHODS)} "
+            f"(or a tool name lml_<method>); got {method!r}"
+        )
     n_train_labels = json.load(open(os.path.join(a.prep, "labels.json")))["n_train_labels"]
     rows = read_jsonl(os.path.join(a.prep, "train.jsonl"))
     if examples == "doc":
@@ -151,11 +153,22 @@ def train(a):
         sys.exit("train.jsonl has label ids >= n_train_labels of labels.json")
 
     t0 = time.perf_counter()
-    pre = linear.Preprocessor(tfidf_params={
-        "tokenizer": str.split, "token_pattern": None, "lowercase": True,
-        "sublinear_tf": True, "min_df": a.min_df})
-    data = pre.fit_transform({"data_format": "txt", "classes": list(range(n_train_labels)),
-                              "train": {"x": texts, "y": labels}})
+    pre = linear.Preprocessor(
+        tfidf_params={
+            "tokenizer": str.split,
+            "token_pattern": None,
+            "lowercase": True,
+            "sublinear_tf": True,
+            "min_df": a.min_df,
+        }
+    )
+    data = pre.fit_transform(
+        {
+            "data_format": "txt",
+            "classes": list(range(n_train_labels)),
+            "train": {"x": texts, "y": labels},
+        }
+    )
     X, Y = data["train"]["x"], data["train"]["y"]
     t1 = time.perf_counter()
     np.random.seed(a.seed)
@@ -163,11 +176,20 @@ def train(a):
     model = getattr(linear, f"train_{method}")(Y, X, options=options, verbose=True)
     t2 = time.perf_counter()
     linear.save_pipeline(a.model, pre, model)
-    meta = {"method": method, "examples": examples, "liblinear_options": options, "seed": a.seed,
-            "min_df": a.min_df, "n_train": len(texts), "n_features": X.shape[1],
-            "n_labels": Y.shape[1],
-            "libmultilabel": _version("libmultilabel"), "scipy": _version("scipy"),
-            "vectorize_s": round(t1 - t0, 3), "fit_s": round(t2 - t1, 3)}
+    meta = {
+        "method": method,
+        "examples": examples,
+        "liblinear_options": options,
+        "seed": a.seed,
+        "min_df": a.min_df,
+        "n_train": len(texts),
+        "n_features": X.shape[1],
+        "n_labels": Y.shape[1],
+        "libmultilabel": _version("libmultilabel"),
+        "scipy": _version("scipy"),
+        "vectorize_s": round(t1 - t0, 3),
+        "fit_s": round(t2 - t1, 3),
+    }
     with open(os.path.join(a.model, META_FILE), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps(meta))
@@ -175,14 +197,16 @@ def train(a):
 
 def _version(dist: str) -> str | None:
     import importlib.metadata as md
+
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
         return None
 
 
-def own_rule(D: np.ndarray, cols: np.ndarray, gold: list[list[int]], at_least_one: bool,
-             ranked) -> dict:
+def own_rule(
+    D: np.ndarray, cols: np.ndarray, gold: list[list[int]], at_least_one: bool, ranked
+) -> dict:
     """Decision value > 0 (optionally at least the top label) -> harness metrics."""
     pred = []
     for row in D:
@@ -212,18 +236,26 @@ def predict(a):
     def decisions(texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, len(cols)))
-        return np.vstack([linear.predict_values(model, vec.transform(texts[i:i + BATCH]))
-                          for i in range(0, len(texts), BATCH)])
+        return np.vstack(
+            [
+                linear.predict_values(model, vec.transform(texts[i : i + BATCH]))
+                for i in range(0, len(texts), BATCH)
+            ]
+        )
 
     def to_scores(D: np.ndarray) -> sp.csr_matrix:
         full = np.zeros((D.shape[0], n_labels), dtype=np.float32)
         full[:, cols] = expit(D)
         return topk_sparse(full, a.topk)
 
-    stats = {"load_s": round(load_s, 4),
-             **{k: meta[k] for k in ("method", "examples", "liblinear_options")},
-             "train_vectorize_s": meta["vectorize_s"], "train_fit_s": meta["fit_s"],
-             "n_train_examples": meta["n_train"], "n_features": meta["n_features"]}
+    stats = {
+        "load_s": round(load_s, 4),
+        **{k: meta[k] for k in ("method", "examples", "liblinear_options")},
+        "train_vectorize_s": meta["vectorize_s"],
+        "train_fit_s": meta["fit_s"],
+        "n_train_examples": meta["n_train"],
+        "n_features": meta["n_features"],
+    }
     rows, D_par, S_par = {}, {}, {}
     for split in ("val", "test"):
         rows[split] = read_jsonl(os.path.join(a.prep, f"{split}.jsonl"))
@@ -282,17 +314,24 @@ def predict(a):
         pred = decide(S_doc["test"], t, min_labels, max_labels)
         res = f1_scores(pred, gold_doc["test"])
         res.update(ranking_metrics(S_doc["test"], gold_doc["test"]))
-        res.update({"threshold": "top-min_labels" if t == float("inf") else round(t, 5),
-                    "val_micro_f1": val_f1, "min_labels": min_labels, "max_labels": max_labels,
-                    "avg_pred_labels": sum(len(p) for p in pred) / max(1, len(pred))})
+        res.update(
+            {
+                "threshold": "top-min_labels" if t == float("inf") else round(t, 5),
+                "val_micro_f1": val_f1,
+                "min_labels": min_labels,
+                "max_labels": max_labels,
+                "avg_pred_labels": sum(len(p) for p in pred) / max(1, len(pred)),
+            }
+        )
         own["doc_tuned"] = res
     stats["own_rules"] = own
     with open(os.path.join(a.scores, f"{name}.predict.json"), "w") as f:
         json.dump(stats, f, indent=1)
     print(json.dumps({k: v for k, v in stats.items() if k != "own_rules"}))
     for rule, r in own.items():
-        print(f"{rule:15s} µF1 {r['micro_f1']:.4f}  macro-F1 {r['macro_f1']:.4f}  "
-              f"P@1 {r['p@1']:.4f}")
+        print(
+            f"{rule:15s} µF1 {r['micro_f1']:.4f}  macro-F1 {r['macro_f1']:.4f}  P@1 {r['p@1']:.4f}"
+        )
 
 
 def main():
@@ -301,15 +340,25 @@ def main():
     t = sub.add_parser("train")
     t.add_argument("prep")
     t.add_argument("model")
-    t.add_argument("--jobs", type=int, default=1,
-                   help="accepted for the protocol; LibMultiLabel has no such setting "
-                        "(see --threads)")
-    t.add_argument("--threads", type=int, default=1,
-                   help="LIBLINEAR -m for the methods other than 1vsrest (default 1, "
-                        "see the docstring)")
+    t.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="accepted for the protocol; LibMultiLabel has no such setting (see --threads)",
+    )
+    t.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="LIBLINEAR -m for the methods other than 1vsrest (default 1, see the docstring)",
+    )
     t.add_argument("--method", choices=METHODS, default=None)
-    t.add_argument("--examples", choices=("doc", "par"), default=None,
-                   help="whole documents (default) or the harness paragraphs")
+    t.add_argument(
+        "--examples",
+        choices=("doc", "par"),
+        default=None,
+        help="whole documents (default) or the harness paragraphs",
+    )
     t.add_argument("--solver", type=int, default=1, help="LIBLINEAR -s")
     t.add_argument("--eps", type=float, default=0.0001, help="LIBLINEAR -e")
     t.add_argument("--C", type=float, default=1.0, help="LIBLINEAR -c")
@@ -320,8 +369,9 @@ def main():
     p.add_argument("prep")
     p.add_argument("model")
     p.add_argument("scores")
-    p.add_argument("--name", default=None,
-                   help="default: basename of MODEL_DIR (the harness's tool name)")
+    p.add_argument(
+        "--name", default=None, help="default: basename of MODEL_DIR (the harness's tool name)"
+    )
     p.add_argument("--topk", type=int, default=50)
     a = ap.parse_args()
     train(a) if a.cmd == "train" else predict(a)
