@@ -54,6 +54,11 @@ PRODUCT_ENTRIES = 4_000_000
 DENSE_LEVEL2_FLOATS = 4 * 1024 * 1024
 # cuts tried when choosing (floor, mix): among a row's this many best labels on average
 CUT_DEPTH = 20
+# Level-2 fits run in threads only when they are big enough (candidate documents a label,
+# on average) for liblinear's share, which releases the GIL, to outweigh the Python around
+# each fit: on tiku (778 labels, about 770 a label) one thread fitted them in 21.9 s wall
+# against 24.7 with two (28.5 against 37.0 in another pair), BENCHMARKS.md §4
+LEVEL2_THREAD_ROWS = 5_000
 
 
 def document_views(
@@ -279,16 +284,20 @@ def fit_stacker(
     min_labels: int = 1,
     jobs: int = 1,
     progress: ProgressHook = no_progress,
+    thread_rows: int = LEVEL2_THREAD_ROWS,
 ) -> tuple[Stacker, NDArray[np.float32], StackingReport]:
     """Fit the second level on out-of-fold first-level ``views`` of the training documents.
 
     Returns the stacker (fitted on every document), its own out-of-fold raw values under the
-    chosen (floor, mix) (for thresholds and honest validation metrics) and a report.
+    chosen (floor, mix) (for thresholds and honest validation metrics) and a report. The
+    fits use ``jobs`` threads when labels have ``thread_rows`` candidate documents on
+    average, else one.
     """
     n_labels = gold.shape[1]
     n_views = views.shape[1] // n_labels
     mean = views[:, :n_labels]
     cand = best_k_mask(mean, candidates)
+    jobs = jobs if cand.sum() >= thread_rows * n_labels else 1
     fold_ids = np.unique(folds)
     advance = progress("stacking", len(FLOORS) * len(fold_ids) + 1)
     tried: dict[str, float] = {}
