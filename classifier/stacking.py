@@ -61,6 +61,10 @@ CUT_DEPTH = 20
 LEVEL2_THREAD_ROWS = 5_000
 
 
+# a sparse batch as CSR arrays (indptr, indices, data), without a SciPy matrix
+Rows = tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]
+
+
 def document_views(
     par_decision: NDArray[np.floating],
     par_doc: NDArray[np.integer],
@@ -112,7 +116,7 @@ def _input_rows(
     n_labels: int,
     k: int,
     mean_mask: NDArray[np.bool_] | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+) -> Rows:
     """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix
     (``mean_mask``: ``best_k_mask`` of the first view, when the caller has it)."""
     z = np.maximum(views - floor, 0).astype(np.float32)
@@ -126,8 +130,17 @@ def _input_rows(
     return indptr, cols.astype(np.int32), z[rows, cols]
 
 
+def _halves(rows: Rows) -> tuple[Rows, Rows]:
+    """CSR arrays (indptr, indices, data) cut into their first ``n // 2`` rows and the rest
+    (both products split a batch so to bound their memory)."""
+    indptr, indices, data = rows
+    half, cut = (len(indptr) - 1) // 2, indptr[(len(indptr) - 1) // 2]
+    top = (indptr[: half + 1], indices[:cut], data[:cut])
+    return top, (indptr[half:] - cut, indices[cut:], data[cut:])
+
+
 def level2_product(
-    rows: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    rows: Rows,
     coef: sp.csr_matrix,
     max_entries: int = PRODUCT_ENTRIES,
 ) -> NDArray[np.float64]:
@@ -141,9 +154,7 @@ def level2_product(
     lengths = coef.indptr[indices + 1] - coef.indptr[indices]
     cumulative = np.concatenate([[0], np.cumsum(lengths)])
     if n > 1 and cumulative[-1] > max_entries:
-        half = n // 2
-        top = (indptr[: half + 1], indices[: indptr[half]], data[: indptr[half]])
-        rest = (indptr[half:] - indptr[half], indices[indptr[half] :], data[indptr[half] :])
+        top, rest = _halves(rows)
         return np.vstack(
             [level2_product(top, coef, max_entries), level2_product(rest, coef, max_entries)]
         )
@@ -158,7 +169,7 @@ def level2_product(
 
 
 def candidate_product(
-    rows: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    rows: Rows,
     dense: NDArray[np.float32],
     candidates: NDArray[np.bool_],
     max_entries: int = PRODUCT_ENTRIES,
@@ -176,14 +187,12 @@ def candidate_product(
     cand_rows, cand_cols = np.nonzero(candidates)
     per_row = np.bincount(cand_rows, minlength=n)
     first = np.concatenate([[0], np.cumsum(per_row)])
-    inputs_per_row = np.diff(indptr)
-    row_of_input = np.repeat(np.arange(n), inputs_per_row)
+    row_of_input = np.repeat(np.arange(n), np.diff(indptr))
     lengths = per_row[row_of_input]  # each input meets each candidate of its row
     total = int(lengths.sum())
     if n > 1 and total > max_entries:
+        top, rest = _halves(rows)
         half = n // 2
-        top = (indptr[: half + 1], indices[: indptr[half]], data[: indptr[half]])
-        rest = (indptr[half:] - indptr[half], indices[indptr[half] :], data[indptr[half] :])
         return np.concatenate(
             [
                 candidate_product(top, dense, candidates[:half], max_entries),
@@ -194,7 +203,8 @@ def candidate_product(
     pair = np.repeat(first[row_of_input] - starts, lengths) + np.arange(total)
     values = dense[np.repeat(indices, lengths), cand_cols[pair]].astype(np.float64)
     values *= np.repeat(data.astype(np.float64), lengths)
-    return np.bincount(pair, weights=values, minlength=len(cand_rows)).astype(np.float64)
+    out = np.bincount(pair, weights=values, minlength=len(cand_rows))
+    return out.astype(np.float64, copy=False)  # int64 zeros when there is no input
 
 
 @dataclass(frozen=True)
