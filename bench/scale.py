@@ -44,6 +44,7 @@ from bench.harness import (
     arguments,
     latencies,
     logger,
+    markdown_table,
     med,
     pct,
     phase,
@@ -194,11 +195,16 @@ def measure(n_paragraphs: int, n_labels: int, workers: list[int]) -> list[dict[s
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        "| paragraphs | labels | run | fit wall s | CPU-s / label / 100k par. "
-        "| peak RSS client / workers MB | same model |\n|---|---|---|---|---|---|---|\n"
-    )
-    body = ""
+    headers = [
+        "paragraphs",
+        "labels",
+        "run",
+        "fit wall s",
+        "CPU-s / label / 100k par.",
+        "peak RSS client / workers MB",
+        "same model",
+    ]
+    body = []
     for r in rows:
         rss = r.get("peak_rss_mb")
         shown = (
@@ -207,11 +213,18 @@ def table(rows: list[dict[str, Any]]) -> str:
         same = "reference" if "same_intercepts" not in r else (
             "yes" if r["same_intercepts"] and r["max_weight_difference"] <= 1e-6 else "NO"
         )  # fmt: skip
-        body += (
-            f"| {r['paragraphs']:,} | {r['labels']} | {r['run']} | {r['fit_wall_s']} "
-            f"| {r['cpu_s_per_label_per_100k']} | {shown} | {same} |\n"
+        body.append(
+            [
+                f"{r['paragraphs']:,}",
+                str(r["labels"]),
+                r["run"],
+                str(r["fit_wall_s"]),
+                str(r["cpu_s_per_label_per_100k"]),
+                shown,
+                same,
+            ]
         )
-    return head + body
+    return markdown_table(headers, body)
 
 
 # --- Streaming and tagging at scale (issue 14.3-4): generated seed-format corpora of growing
@@ -409,22 +422,38 @@ def measure_streaming(
 
 def streaming_table(rows: list[dict[str, Any]]) -> str:
     """The rows of ``measure_streaming`` as a Markdown table."""
-    head = (
-        "| stage | documents | paragraphs | labels | run | wall s | docs/s | peak RSS client MB "
-        "| peak RSS workers MB | matrix / model MB |\n|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    body = ""
+    headers = [
+        "stage",
+        "documents",
+        "paragraphs",
+        "labels",
+        "run",
+        "wall s",
+        "docs/s",
+        "peak RSS client MB",
+        "peak RSS workers MB",
+        "matrix / model MB",
+    ]
+    body = []
     for r in rows:
         workers = ", ".join(f"{w:.0f}" for w in r.get("workers_peak_rss_mb", [])) or "–"
         wall = r.get("wall_s", round(r.get("read_segment_s", 0) + r.get("featurise_s", 0), 1))
         size = r.get("matrix_mb", r.get("model_mb", "–"))
-        body += (
-            f"| {r['stage']} | {r['corpus_documents']:,} | {r.get('paragraphs', '–')} "
-            f"| {r.get('labels', r['corpus_labels'])} | {r['run']} | {wall} "
-            f"| {r.get('documents_per_s', '–')} | {r['client_peak_rss_mb']:.0f} | {workers} "
-            f"| {size} |\n"
+        body.append(
+            [
+                r["stage"],
+                f"{r['corpus_documents']:,}",
+                str(r.get("paragraphs", "–")),
+                str(r.get("labels", r["corpus_labels"])),
+                r["run"],
+                str(wall),
+                str(r.get("documents_per_s", "–")),
+                f"{r['client_peak_rss_mb']:.0f}",
+                workers,
+                str(size),
+            ]
         )
-    return head + body
+    return markdown_table(headers, body)
 
 
 SERVE_NAME = "labels"
@@ -592,8 +621,8 @@ def serve_table(result: dict[str, Any]) -> str:
             f"workers), after | ≤ {budget['worker_rss_mb']:.0f} MB | {total:.0f} MB | "
             f"{met(total <= budget['worker_rss_mb'])} |"
         )
-    lines += ["", "| step, one paragraph | p50 ms | p90 ms |", "|---|---|---|"]
-    lines += [f"| {k} | {v['p50_ms']:.3f} | {v['p90_ms']:.3f} |" for k, v in single.items()]
+    steps = [[k, f"{v['p50_ms']:.3f}", f"{v['p90_ms']:.3f}"] for k, v in single.items()]
+    lines += ["", markdown_table(["step, one paragraph", "p50 ms", "p90 ms"], steps)]
     v = result["validation"]
     lines += ["", f"validation documents ({result['validation_documents']:,}): document "
               f"micro-F1 {v['micro_f1']:.4f}, macro-F1 {v['macro_f1']:.4f}, P@1 {v['p@1']:.4f}; "
