@@ -62,6 +62,18 @@ def mix(
     return np.asarray((1 - weight) * linear + weight * neighbour, dtype=np.float32)
 
 
+def in_slices(
+    score: Callable[[Sequence[str]], NDArray[np.float32]], prepared: Sequence[str]
+) -> NDArray[np.float32]:
+    """``score(prepared)``, called on ``MAX_SCORE_ROWS`` rows at a time (rows are
+    independent, so the same rows; a slice bounds the memory of its tokens and features)."""
+    if len(prepared) <= MAX_SCORE_ROWS:
+        return score(prepared)
+    return np.vstack(
+        [score(prepared[i : i + MAX_SCORE_ROWS]) for i in range(0, len(prepared), MAX_SCORE_ROWS)]
+    )
+
+
 def aggregate(
     scores: NDArray[np.floating],
     par_doc: NDArray[np.integer],
@@ -112,27 +124,16 @@ class Scorer:
     def paragraph_scores(self, prepared: Sequence[str]) -> NDArray[np.float32]:
         """Scores of prepared texts, one row each, one column per label (``MAX_SCORE_ROWS``
         rows at a time)."""
-        if len(prepared) > MAX_SCORE_ROWS:
-            return np.vstack(
-                [
-                    self.paragraph_scores(prepared[i : i + MAX_SCORE_ROWS])
-                    for i in range(0, len(prepared), MAX_SCORE_ROWS)
-                ]
-            )
+        return in_slices(self._paragraph_scores, prepared)
+
+    def _paragraph_scores(self, prepared: Sequence[str]) -> NDArray[np.float32]:
         x = self.transform(prepared)
         return self.blend(x, self.calibration.apply(self.weights.decision(x)))
 
     def decisions(self, prepared: Sequence[str]) -> NDArray[np.float32]:
         """Raw linear values of prepared texts (what a second level reads), one row each
         (``MAX_SCORE_ROWS`` rows at a time)."""
-        if len(prepared) > MAX_SCORE_ROWS:
-            return np.vstack(
-                [
-                    self.decisions(prepared[i : i + MAX_SCORE_ROWS])
-                    for i in range(0, len(prepared), MAX_SCORE_ROWS)
-                ]
-            )
-        return self.weights.decision(self.transform(prepared))
+        return in_slices(lambda part: self.weights.decision(self.transform(part)), prepared)
 
     def document_scores(
         self,

@@ -19,7 +19,7 @@ from classifier.decision import decide, select, top_k, tune_threshold
 from classifier.features import fit_features
 from classifier.labels import choose_labels, label_matrix
 from classifier.linear import fit_one_vs_rest
-from classifier.model import aggregate
+from classifier.model import MAX_SCORE_ROWS, aggregate, in_slices
 from classifier.text import prepare_paragraph
 from classifier.tokenizer import _SPACE_NEAR_CJK
 
@@ -353,3 +353,18 @@ def test_raw_and_presegmented_enumeration_predict_alike(model) -> None:
     assert "小学 一 、 二年级" in seg
     a, b = model.predict([raw, seg])
     assert [(t.tag, t.score) for t in a.tags] == [(t.tag, t.score) for t in b.tags]
+
+
+def test_scoring_in_slices_calls_bounded_rows_and_keeps_their_order() -> None:
+    """A batch of any length is scored ``MAX_SCORE_ROWS`` rows at a time, in order."""
+    sizes = []
+
+    def score(rows):
+        sizes.append(len(rows))
+        return np.array([float(r) for r in rows], dtype=np.float32).reshape(-1, 1)
+
+    for n in (0, 1, MAX_SCORE_ROWS, MAX_SCORE_ROWS + 1, 2 * MAX_SCORE_ROWS + 7):
+        sizes.clear()
+        out = in_slices(score, [str(i) for i in range(n)])
+        assert out.shape == (n, 1) and np.array_equal(out[:, 0], np.arange(n))
+        assert sum(sizes) == n and max(sizes) <= MAX_SCORE_ROWS
