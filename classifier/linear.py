@@ -150,6 +150,17 @@ def one_blas_thread() -> Iterator[None]:
                 _blas_limit = None
 
 
+@contextmanager
+def quick_checks() -> Iterator[None]:
+    """Skip scikit-learn's checks of parameters and of finite input inside the block (this
+    thread only): our own code made both, and on small fits (level 2: a few hundred rows)
+    the checks cost more than the solver."""
+    from sklearn import config_context
+
+    with config_context(assume_finite=True, skip_parameter_validation=True):
+        yield
+
+
 def fit_label(
     x64: sp.csr_matrix, target: NDArray[Any], cfg: TrainingConfig
 ) -> tuple[NDArray[np.intp], NDArray[np.float32], float]:
@@ -166,7 +177,7 @@ def fit_label(
         bias = 1.0 if target.all() else -1.0
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32), bias
     estimator = learners.get(cfg.learner).make(cfg, x64.shape[0])
-    with warnings.catch_warnings(), one_blas_thread():
+    with warnings.catch_warnings(), one_blas_thread(), quick_checks():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(x64, target)
     w = estimator.coef_.ravel()

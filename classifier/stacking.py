@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights, one_blas_thread
+from classifier.linear import LinearWeights, one_blas_thread, quick_checks
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -358,7 +358,7 @@ def fit_level2(
         if y.all() or not y.any():
             return j, *empty, 1.0 if y.all() else -1.0
         svm = LinearSVC(C=LEVEL2_C, dual=False, tol=LEVEL2_TOL)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quick_checks():
             warnings.simplefilter("ignore", ConvergenceWarning)
             svm.fit(z64[r], y)
         w = svm.coef_.ravel()
