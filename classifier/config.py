@@ -266,8 +266,11 @@ class TrainingConfig:
     min_label_positives: int = setting(5, ge=1, le=MAX_COUNT)
     # document thresholds of their own for the labels on fewer than ``rare_label_cuts``
     # training documents: LibMultiLabel's micro + macro cut in each cross-validation fold,
-    # averaged (0 = none; needs cv_folds >= 2)
-    rare_label_cuts: int = setting(0, ge=0, le=MAX_COUNT)
+    # averaged (0 = none; needs cv_folds >= 2), then moved back toward the global threshold:
+    # a label on n documents keeps n / (n + ``cut_shrinkage``) of the way to its own cut
+    # (BENCHMARKS.md §1: on held-out fifths of train/, the unshrunk cuts lost micro-F1)
+    rare_label_cuts: int = setting(200, ge=0, le=MAX_COUNT)
+    cut_shrinkage: float = setting(20.0, ge=0, le=MAX_COUNT)
     min_labels: int = setting(1, ge=0, le=MAX_LABELS)
     max_labels: int = setting(10, ge=1, le=MAX_LABELS)
     # refit the first level on all documents once tuned; false: keep the model fitted without
@@ -296,7 +299,7 @@ class TrainingConfig:
         _check(
             self.rare_label_cuts == 0 or self.cv_folds >= 2,
             "rare_label_cuts",
-            "are made in cross-validation folds: set 'cv_folds' >= 2",
+            "are made in cross-validation folds: set 'cv_folds' >= 2 (or 'rare_label_cuts' = 0)",
         )
         _check(
             self.neighbours == 0 or self.cv_folds == 0,

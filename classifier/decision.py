@@ -145,6 +145,7 @@ def tune_rare_label_cuts(
     base: NDArray[np.floating],
     max_positives: int,
     min_labels: int,
+    shrinkage: float = 0.0,
 ) -> NDArray[np.float32]:
     """Thresholds for the labels with fewer than ``max_positives`` positive rows by
     LibMultiLabel's micro + macro cuts (Lin et al., CIKM 2023), the others keeping ``base``.
@@ -153,6 +154,9 @@ def tune_rare_label_cuts(
     maximises the micro-F1 of everything decided so far (the frequent labels at ``base``
     first) plus that label's F1 divided by the number of labels so far; its threshold is
     the mean of its fold cuts, which tempers the cut a handful of positives would give.
+    With ``shrinkage`` m, a label of n positive rows then moves only n / (n + m) of the
+    way from ``base`` to that cut: a cut placed by a few positives, noisy, stays near the
+    global threshold, one placed by many is nearly its own.
     """
     gold = np.asarray(gold, dtype=bool)
     positives = gold.sum(axis=0)
@@ -189,4 +193,7 @@ def tune_rare_label_cuts(
         if finite.any():
             out[j] = float(np.mean(np.asarray(cuts)[finite]))
         totals += counts
+    if shrinkage > 0:
+        own = positives[rare] / (positives[rare] + shrinkage)
+        out[rare] = own * out[rare] + (1 - own) * np.asarray(base, dtype=np.float32)[rare]
     return out

@@ -72,7 +72,13 @@ def fit_thresholds(
     if rare_cuts:
         assert folds is not None
         vector = tune_rare_label_cuts(
-            scores, indicator, folds, vector, cfg.rare_label_cuts, cfg.min_labels
+            scores,
+            indicator,
+            folds,
+            vector,
+            cfg.rare_label_cuts,
+            cfg.min_labels,
+            cfg.cut_shrinkage,
         )
     return t, vector
 

@@ -168,7 +168,7 @@ RELATIONS = {
     "char_ngram_min": {"char_ngram_max": 0},
     # one validation split, not folds: no second level, and room for neighbours
     "cv_folds": {"stacking": False, "rare_label_cuts": 0},
-    "neighbours": {"cv_folds": 0, "stacking": False},
+    "neighbours": {"cv_folds": 0, "stacking": False, "rare_label_cuts": 0},
 }
 
 

@@ -182,7 +182,7 @@ def test_settings_that_cannot_work_are_refused(fields, words) -> None:
 
 
 def test_one_validation_split_still_works(corpus) -> None:
-    cfg = CFG.replace(cv_folds=0, stacking=False).resolved()
+    cfg = CFG.replace(cv_folds=0, stacking=False, rare_label_cuts=0).resolved()
     model, report = fit_classifier(corpus[0], cfg)
     assert model.stacker is None and report.n_validation_documents < corpus[0].n_documents
     assert evaluate_prepared(model, corpus[1])["document"]["micro"]["f1"] >= 0.8
@@ -210,6 +210,30 @@ def test_rare_label_cuts_lower_a_rare_label_scored_low_and_keep_the_others() -> 
     _, none = fit_thresholds(scores, tags, labels, TrainingConfig())
     _, vector = fit_thresholds(scores, tags, labels, cfg, folds)
     assert none is None and vector is not None and vector[2] < 0.3
+
+
+def test_shrunk_cuts_move_n_over_n_plus_m_of_the_way_from_the_global_threshold() -> None:
+    rng = np.random.default_rng(5)
+    n = 240
+    gold = np.zeros((n, 3), dtype=bool)
+    gold[:, 0] = rng.random(n) < 0.5
+    gold[rng.choice(n, 6, replace=False), 1] = True  # 6 positives
+    gold[rng.choice(n, 30, replace=False), 2] = True  # 30 positives
+    scores = np.where(gold, 0.35, 0.05) + rng.normal(0, 0.02, (n, 3))
+    scores[:, 0] = np.where(gold[:, 0], 0.8, 0.1)
+    base = np.full(3, 0.5, dtype=np.float32)
+    folds = np.arange(n) % 3
+    own = tune_rare_label_cuts(scores, gold, folds, base, max_positives=50, min_labels=1)
+    shrunk = tune_rare_label_cuts(
+        scores, gold, folds, base, max_positives=50, min_labels=1, shrinkage=10.0
+    )
+    assert own[0] == shrunk[0] == np.float32(0.5)  # not rare: untouched
+    assert (own[1:] < 0.35).all()  # both found below the global threshold
+    for j, positives in ((1, 6), (2, 30)):
+        expected = 0.5 + positives / (positives + 10) * (own[j] - 0.5)
+        assert shrunk[j] == pytest.approx(expected, abs=1e-6)
+    # the label of few positives is pulled back further than the one of many
+    assert (shrunk[1] - own[1]) / (0.5 - own[1]) > (shrunk[2] - own[2]) / (0.5 - own[2])
 
 
 def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> None:
