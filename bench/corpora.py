@@ -98,13 +98,32 @@ def main() -> None:
         for corpus in args.corpora:
             results.append(run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp), args.tune))
             log(f"done {corpus}: {row(results[-1])}")
-    report.show(
-        markdown_table(COLUMNS, [row(r) for r in results])
-        + "\n\ndecision rule: labels with score >= threshold tuned on a validation split of "
-        "train/ (micro-F1), at most 10, at least 1; document scores aggregate paragraph scores "
-        f"({cfg.aggregation}); P@1 = hits in top 1."
-    )
+    report.show(markdown_table(COLUMNS, [row(r) for r in results]) + "\n\n" + decision_rule(cfg))
     print(f"\nwrote {report.write()}")
+
+
+def decision_rule(cfg: Any) -> str:
+    """The configuration's decision rule in a sentence, for the note under the table."""
+    cfg = cfg.resolved()
+    tuned = (
+        f"the out-of-fold scores of {cfg.cv_folds} document folds of train/"
+        if cfg.cv_folds >= 2
+        else "a validation split of train/"
+    )
+    scores = (
+        "the second level's" if cfg.stacking else f"aggregated paragraph scores ({cfg.aggregation})"
+    )
+    own = (
+        f"; labels on < {cfg.rare_label_cuts} documents: their own cuts, shrunk by "
+        f"n / (n + {cfg.cut_shrinkage:g})"
+        if cfg.rare_label_cuts and cfg.cv_folds >= 2
+        else ""
+    )
+    return (
+        f"decision rule: labels scoring >= one threshold tuned on {tuned} (micro-F1){own}, "
+        f"at most {cfg.max_labels}, at least {cfg.min_labels}; document scores: {scores}; "
+        "P@1 = hits in top 1."
+    )
 
 
 if __name__ == "__main__":
