@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -191,7 +191,7 @@ class TopicClassifier:
     config: TrainingConfig
     labels: tuple[str, ...]
     scorer: Scorer
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds = field(default_factory=Thresholds)
     stacker: Stacker | None = None
 
     def __post_init__(self) -> None:

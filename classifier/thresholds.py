@@ -25,12 +25,22 @@ if TYPE_CHECKING:
 LEVELS = ("paragraph", "document")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Thresholds:
     """One threshold per level, and per label where tuned so (a vector in label order)."""
 
     level: Mapping[str, float] = field(default_factory=lambda: {"paragraph": 0.5, "document": 0.5})
     per_label: Mapping[str, NDArray[np.float32]] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """The same thresholds: the same levels and, level by level, the same vectors."""
+        if not isinstance(other, Thresholds):
+            return NotImplemented
+        return (
+            dict(self.level) == dict(other.level)
+            and self.per_label.keys() == other.per_label.keys()
+            and all(np.array_equal(v, other.per_label[k]) for k, v in self.per_label.items())
+        )
 
     def of(self, level: str) -> Threshold:
         """The threshold(s) of a level: per label when tuned so, else one number."""
