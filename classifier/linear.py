@@ -195,6 +195,39 @@ def fit_label_batch(
         ]
 
 
+# a task of the local process pool: labels per batch at most, and batches per process at
+# least (the last batches then even out how the processes finish)
+PROCESS_BATCH_LABELS = 64
+BATCHES_PER_PROCESS = 4
+
+
+class ProcessLabels:
+    """The per-label fits in ``jobs`` local processes (joblib's loky pool), in batches.
+
+    Not threads: scikit-learn's liblinear draws the dual solver's shuffles from one random
+    generator per process, which every fit reseeds, so fits running at once in threads of one
+    process disturb each other's order and the weights depend on the timing (two threads:
+    every label's weights differed from a one-thread run's, BENCHMARKS.md §4). In a process
+    of its own each fit runs alone, so the model is the one ``jobs = 1`` fits, to the bit.
+    The matrix reaches each process once, memory-mapped by joblib, not once per label.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def fit_labels(
+        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
+    ) -> Iterator[list[LabelFit]]:
+        from joblib import Parallel, delayed
+
+        n_labels = y.shape[1]
+        size = max(1, min(PROCESS_BATCH_LABELS, -(-n_labels // (BATCHES_PER_PROCESS * self.jobs))))
+        return Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")(
+            delayed(fit_label_batch)(x, sp.csc_matrix(y[:, first : first + size]), first, cfg)
+            for first in range(0, n_labels, size)
+        )
+
+
 def fit_one_vs_rest(
     x: sp.csr_matrix,
     y: sp.csc_matrix,
@@ -203,22 +236,21 @@ def fit_one_vs_rest(
     progress: ProgressHook = no_progress,
     backend: LabelBackend | None = None,
 ) -> LinearWeights:
-    """One binary model per label column of ``y`` (in parallel threads), stacked.
+    """One binary model per label column of ``y``, stacked: in this thread with ``jobs = 1``,
+    in ``jobs`` local processes (``ProcessLabels``) otherwise.
 
-    liblinear releases the GIL, so threads share ``x`` without copies. Each label's weights
-    are pruned to |w| > ``cfg.prune_below`` as they arrive, so memory holds one dense vector
-    per running job rather than one per label. With a ``backend`` (default: the one set by
-    ``label_backend``), the fits run there instead, in batches of labels; each label's model
-    is fitted by the same ``fit_label`` on the same matrix, so it is the same model.
+    Each label's weights are pruned to |w| > ``cfg.prune_below`` as they arrive, so memory
+    holds one dense vector per running fit rather than one per label. With a ``backend``
+    (default: the one set by ``label_backend``), the fits run there instead, in batches of
+    labels. Everywhere each label's model is fitted by the same ``fit_label`` on the same
+    matrix, alone in its process, so it is the same model.
     """
-    from joblib import Parallel, delayed
 
     x64 = sp.csr_matrix(x, dtype=np.float64)
     n_features, n_labels = x.shape[1], y.shape[1]
     backend = backend or _backend
-
-    def fit_one(j: int) -> list[LabelFit]:
-        return [(j, *fit_label(x64, y[:, j].toarray().ravel(), cfg))]
+    if backend is None and jobs > 1 and n_labels > 1:
+        backend = ProcessLabels(jobs)
 
     advance = progress("fitting", n_labels)
     rows, cols, vals = [], [], []
@@ -226,9 +258,7 @@ def fit_one_vs_rest(
     if backend is not None:
         batches: Iterable[list[LabelFit]] = backend.fit_labels(x64, sp.csc_matrix(y), cfg)
     else:
-        batches = Parallel(n_jobs=jobs, backend="threading", return_as="generator")(
-            delayed(fit_one)(j) for j in range(n_labels)
-        )
+        batches = ([(j, *fit_label(x64, y[:, j].toarray().ravel(), cfg))] for j in range(n_labels))
     done = 0
     with one_blas_thread():  # set once for the run (each fit_label holds it too)
         arriving = iter(batches)
