@@ -72,7 +72,9 @@ def test_fixed_weight_blends_linear_and_neighbour_scores(
 ) -> None:
     from training.train import train
 
-    cfg = TrainingConfig(neighbours=3, neighbour_weight=0.5, cv_folds=0, stacking=False, rare_label_cuts=0)
+    cfg = TrainingConfig(
+        neighbours=3, neighbour_weight=0.5, cv_folds=0, stacking=False, rare_label_cuts=0
+    )
     result = train([sample_dir], tmp_path, name="nb", config=cfg)
     assert result.metadata["decision"]["neighbours"]["k"] == 3
     assert result.metadata["decision"]["neighbours"]["weight"] == 0.5
