@@ -23,7 +23,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,11 +53,14 @@ PRODUCT_ENTRIES = 4_000_000
 DENSE_LEVEL2_FLOATS = 4 * 1024 * 1024
 # cuts tried when choosing (floor, mix): among a row's this many best labels on average
 CUT_DEPTH = 20
-# Level-2 fits run in threads only when they are big enough (candidate documents a label,
-# on average) for liblinear's share, which releases the GIL, to outweigh the Python around
-# each fit: on tiku (778 labels, about 770 a label) one thread fitted them in 21.9 s wall
-# against 24.7 with two (28.5 against 37.0 in another pair), BENCHMARKS.md §4
-LEVEL2_THREAD_ROWS = 5_000
+# Level-2 fits run in ``jobs`` processes when there are at least this many (label,
+# candidate document) pairs in all: a fit of a few hundred rows is mostly the Python around
+# liblinear, which threads cannot share (two threads on tiku: 24.7 s wall against 21.9 for
+# one, BENCHMARKS.md §4), and below this a round is too short to pay for the processes
+LEVEL2_PARALLEL_ROWS = 100_000
+# labels a level-2 task fits at most (and 4 tasks a process at least: the last tasks even
+# out how the processes finish)
+LEVEL2_BATCH_LABELS = 64
 
 
 # a sparse batch as CSR arrays (indptr, indices, data), without a SciPy matrix
@@ -294,20 +296,20 @@ def fit_stacker(
     min_labels: int = 1,
     jobs: int = 1,
     progress: ProgressHook = no_progress,
-    thread_rows: int = LEVEL2_THREAD_ROWS,
+    parallel_rows: int = LEVEL2_PARALLEL_ROWS,
 ) -> tuple[Stacker, NDArray[np.float32], StackingReport]:
     """Fit the second level on out-of-fold first-level ``views`` of the training documents.
 
     Returns the stacker (fitted on every document), its own out-of-fold raw values under the
     chosen (floor, mix) (for thresholds and honest validation metrics) and a report. The
-    fits use ``jobs`` threads when labels have ``thread_rows`` candidate documents on
-    average, else one.
+    fits use ``jobs`` processes when there are ``parallel_rows`` (label, candidate document)
+    pairs, else this one.
     """
     n_labels = gold.shape[1]
     n_views = views.shape[1] // n_labels
     mean = views[:, :n_labels]
     cand = best_k_mask(mean, candidates)
-    jobs = jobs if cand.sum() >= thread_rows * n_labels else 1
+    jobs = jobs if cand.sum() >= parallel_rows else 1
     fold_ids = np.unique(folds)
     advance = progress("stacking", len(FLOORS) * len(fold_ids) + 1)
     tried: dict[str, float] = {}
@@ -340,36 +342,29 @@ def fit_level2(
 ) -> LinearWeights:
     """Per label j, an L2-loss linear SVM on the rows where ``rows[:, j]``; a label with no
     such row gets weight 0 and intercept -OFF_CANDIDATE_DROP, one with a single class there
-    weight 0 and intercept ±1."""
-    from joblib import Parallel, delayed
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
-
+    weight 0 and intercept ±1. With ``jobs`` > 1 the labels are fitted in that many local
+    processes, in batches (the primal solver draws no random numbers: the same weights)."""
     z64 = sp.csr_matrix(z, dtype=np.float64)
     rows_csc = sp.csc_matrix(rows)
     n_labels = gold.shape[1]
+    # each label's rows and their classes, made here: a task gets its labels' only
+    size = max(1, min(LEVEL2_BATCH_LABELS, -(-n_labels // (4 * jobs)))) if jobs > 1 else n_labels
+    tasks = []
+    for first in range(0, n_labels, max(size, 1)):
+        batch = []
+        for j in range(first, min(first + size, n_labels)):
+            r = rows_csc.indices[rows_csc.indptr[j] : rows_csc.indptr[j + 1]]
+            batch.append((j, r, gold[r, j]))
+        tasks.append(batch)
+    if jobs > 1 and len(tasks) > 1:
+        from joblib import Parallel, delayed
 
-    def one(j: int) -> tuple[int, NDArray[np.intp], NDArray[np.float32], float]:
-        r = rows_csc.indices[rows_csc.indptr[j] : rows_csc.indptr[j + 1]]
-        empty = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
-        if len(r) == 0:
-            return j, *empty, -OFF_CANDIDATE_DROP
-        y = gold[r, j]
-        if y.all() or not y.any():
-            return j, *empty, 1.0 if y.all() else -1.0
-        svm = LinearSVC(C=LEVEL2_C, dual=False, tol=LEVEL2_TOL)
-        with warnings.catch_warnings(), quick_checks():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            svm.fit(z64[r], y)
-        w = svm.coef_.ravel()
-        keep = np.flatnonzero(w)
-        return j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])
-
-    # one BLAS thread: the primal solver calls BLAS, and the parallelism is across labels
-    with one_blas_thread():
-        parts: list[Any] = list(
-            Parallel(n_jobs=jobs, backend="threading")(delayed(one)(j) for j in range(n_labels))
+        done = Parallel(n_jobs=jobs, backend="loky")(
+            delayed(_fit_level2_batch)(z64, batch) for batch in tasks
         )
+        parts = [p for batch in done for p in batch]
+    else:
+        parts = [p for batch in tasks for p in _fit_level2_batch(z64, batch)]
     intercept = np.zeros(n_labels, dtype=np.float32)
     for j, _, _, b in parts:
         intercept[j] = b
@@ -385,6 +380,34 @@ def fit_level2(
         dtype=np.float32,
     )
     return LinearWeights(coef, intercept)
+
+
+def _fit_level2_batch(
+    z64: sp.csr_matrix, batch: list[tuple[int, NDArray[np.intp], NDArray[np.bool_]]]
+) -> list[tuple[int, NDArray[np.intp], NDArray[np.float32], float]]:
+    """``fit_level2``'s fits of some labels, each given its rows and their classes."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    out = []
+    empty = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+    # one BLAS thread: the primal solver calls BLAS, and the parallelism is across labels
+    with one_blas_thread():
+        for j, r, y in batch:
+            if len(r) == 0:
+                out.append((j, *empty, -OFF_CANDIDATE_DROP))
+                continue
+            if y.all() or not y.any():
+                out.append((j, *empty, 1.0 if y.all() else -1.0))
+                continue
+            svm = LinearSVC(C=LEVEL2_C, dual=False, tol=LEVEL2_TOL)
+            with warnings.catch_warnings(), quick_checks():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                svm.fit(z64[r], y)
+            w = svm.coef_.ravel()
+            keep = np.flatnonzero(w)
+            out.append((j, keep, w[keep].astype(np.float32), float(svm.intercept_[0])))
+    return out
 
 
 def global_micro_f1(

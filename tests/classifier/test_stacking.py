@@ -104,9 +104,9 @@ def test_quality_on_held_out_documents_and_the_label_without_words(corpus, stack
     assert trivial["micro"]["f1"] < 0.5
 
 
-def test_fitting_is_deterministic_and_threads_change_nothing(corpus) -> None:
-    """Two threads (forced: these fits are far below the size that gets them) fit the very
-    weights one does."""
+def test_fitting_is_deterministic_and_processes_change_nothing(corpus) -> None:
+    """Two processes (forced: these fits are far below the size that gets them) fit the very
+    weights this one does."""
     rng = np.random.default_rng(0)
     n, labels = 200, 7
     gold = rng.random((n, labels)) < 0.25
@@ -114,7 +114,7 @@ def test_fitting_is_deterministic_and_threads_change_nothing(corpus) -> None:
     views = views.astype(np.float32)
     folds = document_folds([f"d{i}" for i in range(n)], 3)
     one = fit_stacker(views, gold, folds, candidates=4, jobs=1)
-    two = fit_stacker(views, gold, folds, candidates=4, jobs=2, thread_rows=0)
+    two = fit_stacker(views, gold, folds, candidates=4, jobs=2, parallel_rows=0)
     for a, b in ((one[0].weights.coef, two[0].weights.coef),):
         assert (a != b).nnz == 0
     assert np.array_equal(one[0].weights.intercept, two[0].weights.intercept)
