@@ -18,7 +18,6 @@ variants cannot be told apart by tagger's own out-of-fold estimate (a refit, say
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from bench import library
 from bench.corpora import CORPORA
 from bench.harness import Report, arguments, logger, markdown_table
+from classifier.dataset import id_hashes
 
 VARIANTS = {
     "default": "",
@@ -94,10 +94,7 @@ class Corpora:
 
 def held_out(data: Any, fraction: float) -> tuple[Any, Any]:
     """``data`` split by document into (the rest, a held-out share ``fraction``)."""
-    held = [
-        int(hashlib.sha1(f"bench-holdout:{d}".encode()).hexdigest()[:8], 16) / 2**32 < fraction
-        for d in data.doc_ids
-    ]
+    held = (id_hashes(data.doc_ids, "bench-holdout") / 2**32 < fraction).tolist()
     return (
         data.subset([i for i, h in enumerate(held) if not h]),
         data.subset([i for i, h in enumerate(held) if h]),

@@ -201,14 +201,21 @@ def prepare_corpus(
     return out
 
 
+def id_hashes(doc_ids: Sequence[str], salt: str) -> NDArray[np.int64]:
+    """A number below 2**32 for each document id, from a hash of ``salt:id``: splits made
+    with it are stable as the corpus grows, and splits of different salts are independent
+    (corpora are often split into train/test by an unsalted hash of the same names)."""
+    return np.array(
+        [int(hashlib.sha1(f"{salt}:{d}".encode()).hexdigest()[:8], 16) for d in doc_ids],
+        dtype=np.int64,
+    )
+
+
 def validation_docs(doc_ids: Sequence[str], fraction: float) -> NDArray[np.bool_]:
     """Pick validation documents by a hash of their id: stable as the corpus grows."""
     if fraction <= 0 or len(doc_ids) < 2:
         return np.zeros(len(doc_ids), dtype=bool)
-    # Salted: corpora are often split into train/test by an unsalted hash of the same names.
-    h = np.array(
-        [int(hashlib.sha1(f"tagger-validation:{d}".encode()).hexdigest()[:8], 16) for d in doc_ids]
-    )
+    h = id_hashes(doc_ids, "tagger-validation")
     val = h / 2**32 < fraction
     if not val.any():
         val[int(np.argmin(h))] = True
@@ -220,8 +227,5 @@ def validation_docs(doc_ids: Sequence[str], fraction: float) -> NDArray[np.bool_
 def document_folds(doc_ids: Sequence[str], k: int) -> NDArray[np.intp]:
     """Each document's fold, 0 to ``k - 1``, by a salted hash of its id: stable as the corpus
     grows, and independent of the validation split's hash."""
-    h = np.array(
-        [int(hashlib.sha1(f"tagger-fold:{d}".encode()).hexdigest()[:8], 16) for d in doc_ids],
-        dtype=np.int64,
-    )
+    h = id_hashes(doc_ids, "tagger-fold")
     return (h % k).astype(np.intp)
