@@ -13,7 +13,6 @@ matrix, the model is the same as a local run's.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import resource
 import sys
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import scipy.sparse as sp
 
 from classifier.errors import ClusterError
-from classifier.linear import LabelFit, fit_label_batch
+from classifier.linear import LabelFit, batch_size, fit_label_batch
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -34,10 +33,6 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 10
 MAX_LOCAL_WORKERS = 64
-# labels per task: enough tasks to balance the workers (and lose little to a lost worker),
-# few enough that each carries real work
-TASKS_PER_THREAD = 4
-MAX_BATCH_LABELS = 64
 # messages of a comm dask keeps for debugging (``connect``)
 MESSAGE_LOG = 8
 _LOCAL = re.compile(r"local:(\d+)")
@@ -155,8 +150,9 @@ class DaskLabels:
     def batch_size(self, n_labels: int) -> int:
         if self.batch_labels:
             return self.batch_labels
-        per_task = math.ceil(n_labels / (TASKS_PER_THREAD * n_threads(self.client)))
-        return max(1, min(MAX_BATCH_LABELS, per_task))
+        # enough tasks to balance the workers (and lose little to a lost worker), few enough
+        # that each carries real work
+        return batch_size(n_labels, n_threads(self.client))
 
     def fit_labels(
         self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig

@@ -195,10 +195,15 @@ def fit_label_batch(
         ]
 
 
-# a task of the local process pool: labels per batch at most, and batches per process at
-# least (the last batches then even out how the processes finish)
-PROCESS_BATCH_LABELS = 64
-BATCHES_PER_PROCESS = 4
+# labels a task of a process pool or cluster fits at most, and tasks a worker gets at least
+# (the last tasks then even out how the workers finish)
+MAX_BATCH_LABELS = 64
+TASKS_PER_WORKER = 4
+
+
+def batch_size(n_labels: int, workers: int) -> int:
+    """Labels a task: ``TASKS_PER_WORKER`` tasks a worker, at most ``MAX_BATCH_LABELS``."""
+    return max(1, min(MAX_BATCH_LABELS, -(-n_labels // (TASKS_PER_WORKER * workers))))
 
 
 class ProcessLabels:
@@ -221,7 +226,7 @@ class ProcessLabels:
         from joblib import Parallel, delayed
 
         n_labels = y.shape[1]
-        size = max(1, min(PROCESS_BATCH_LABELS, -(-n_labels // (BATCHES_PER_PROCESS * self.jobs))))
+        size = batch_size(n_labels, self.jobs)
         return Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")(
             delayed(fit_label_batch)(x, sp.csc_matrix(y[:, first : first + size]), first, cfg)
             for first in range(0, n_labels, size)

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights, one_blas_thread, quick_checks
+from classifier.linear import LinearWeights, batch_size, one_blas_thread, quick_checks
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -58,9 +58,6 @@ CUT_DEPTH = 20
 # liblinear, which threads cannot share (two threads on tiku: 24.7 s wall against 21.9 for
 # one, BENCHMARKS.md §4), and below this a round is too short to pay for the processes
 LEVEL2_PARALLEL_ROWS = 100_000
-# labels a level-2 task fits at most (and 4 tasks a process at least: the last tasks even
-# out how the processes finish)
-LEVEL2_BATCH_LABELS = 64
 
 
 # a sparse batch as CSR arrays (indptr, indices, data), without a SciPy matrix
@@ -348,9 +345,9 @@ def fit_level2(
     rows_csc = sp.csc_matrix(rows)
     n_labels = gold.shape[1]
     # each label's rows and their classes, made here: a task gets its labels' only
-    size = max(1, min(LEVEL2_BATCH_LABELS, -(-n_labels // (4 * jobs)))) if jobs > 1 else n_labels
+    size = batch_size(n_labels, jobs) if jobs > 1 else max(n_labels, 1)
     tasks = []
-    for first in range(0, n_labels, max(size, 1)):
+    for first in range(0, n_labels, size):
         batch = []
         for j in range(first, min(first + size, n_labels)):
             r = rows_csc.indices[rows_csc.indptr[j] : rows_csc.indptr[j + 1]]
