@@ -38,7 +38,7 @@ NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 MAX_CHARS = 1_000_000  # paragraph sizes
 MAX_COUNT = 100_000_000  # document counts and feature counts
 MAX_WORD_NGRAM = 5
-MAX_CHAR_NGRAM = 3  # classifier.ngrams.MAX_N (not imported: it pulls in NumPy and SciPy)
+MAX_CHAR_NGRAM = 3  # classifier.native.MAX_N (not imported: it pulls in NumPy and SciPy)
 MAX_LABELS = 1000  # labels a document is given
 MAX_FOLDS = 10
 MAX_CONFIG_BYTES = 1024 * 1024  # a config or grid file
@@ -223,6 +223,9 @@ class TrainingConfig:
     # extracts features 5 to 8 times slower, so it is `tagger tune`'s to choose, not a default
     char_ngram_min: int = setting(1, ge=1, le=MAX_CHAR_NGRAM)
     char_ngram_max: int = setting(0, ge=0, le=MAX_CHAR_NGRAM)
+    # of every word ("all"), or of the words holding a CJK character only ("cjk": Latin
+    # words are the word block's alone)
+    char_scope: Literal["all", "cjk"] = "all"
     # classifier: one binary linear model per label, all with regularisation strength C; the
     # learner is a name of the registry in ``classifier.learners`` (svm, logistic, sgd, ...)
     learner: str = setting("svm", choices=learners.names)

@@ -1,9 +1,10 @@
 """Feature extraction over prepared text: TF-IDF blocks of word n-grams and character n-grams.
 
 A fitted block is plain data (its terms in column order and their IDF), so a model file holds
-arrays and JSON only. Word unigrams and character n-grams are counted in bulk (here and in
-``classifier.ngrams``), to the bit as scikit-learn's ``TfidfVectorizer`` would; word n-grams
-longer than one are counted by a scikit-learn vectorizer rebuilt from the block's terms.
+arrays and JSON only. Word unigrams and character n-grams are counted by compiled code
+(``classifier.native``, both blocks in one pass), the same rows as scikit-learn's
+``TfidfVectorizer`` gives; word n-grams longer than one are counted by a scikit-learn
+vectorizer rebuilt from the block's terms.
 
 Character n-grams are taken from the prepared text with the segmenter's word boundaries
 inside CJK runs removed again (``join_cjk``), so they do not depend on how a text was
@@ -18,15 +19,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain, repeat
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from classifier import tokenizer
-from classifier.ngrams import CharNgrams, fit_terms
+from classifier import native, tokenizer
 from classifier.tokenizer import CJK
 
 if TYPE_CHECKING:
@@ -34,14 +33,22 @@ if TYPE_CHECKING:
 
     from classifier.config import TrainingConfig
 
-Analyzer = Literal["words", "chars"]
-ANALYZERS = ("words", "chars")
+# character n-grams of every word ("chars"), or of the words holding a CJK character only
+# ("cjk_chars": Latin words are left to the word block)
+Analyzer = Literal["words", "chars", "cjk_chars"]
+ANALYZERS = ("words", "chars", "cjk_chars")
 _SPACE_IN_CJK = re.compile(rf"(?<=[{CJK}]) (?=[{CJK}])")
+_A_CJK = re.compile(rf"[{CJK}]")
 
 
 def join_cjk(prepared: str) -> str:
     """Undo the segmentation inside CJK runs of a prepared text (``联合国 的`` → ``联合国的``)."""
     return _SPACE_IN_CJK.sub("", prepared)
+
+
+def cjk_words(prepared: str) -> str:
+    """``join_cjk``'s words that hold a CJK character: what "cjk_chars" takes n-grams of."""
+    return " ".join(w for w in join_cjk(prepared).split() if _A_CJK.search(w))
 
 
 @dataclass(frozen=True)
@@ -57,15 +64,22 @@ class TermBlock:
     terms: tuple[str, ...]
     idf: NDArray[np.float32]
     sublinear_tf: bool = True
-    _chars: CharNgrams | None = field(init=False, repr=False, compare=False)
+    _table: native.WordTable | native.CharTable | None = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.analyzer not in ANALYZERS:
             raise ValueError(f"analyzer must be one of {ANALYZERS}")
         if len(self.idf) != len(self.terms):
             raise ValueError("one IDF value per term")
-        chars = CharNgrams(self.terms, self.ngram_range) if self.analyzer == "chars" else None
-        object.__setattr__(self, "_chars", chars)
+        table: native.WordTable | native.CharTable | None = None
+        if self.analyzer != "words":
+            cjk_only = self.analyzer == "cjk_chars"
+            table = native.CharTable.of(self.terms, self.ngram_range, cjk_only)
+        elif self.unigrams:
+            table = native.WordTable.of(self.terms)
+        object.__setattr__(self, "_table", table)
 
     @cached_property
     def vocabulary(self) -> dict[str, int]:
@@ -80,18 +94,26 @@ class TermBlock:
     def unigrams(self) -> bool:
         return self.analyzer == "words" and tuple(self.ngram_range) == (1, 1)
 
+    @property
+    def native(self) -> bool:
+        """Counted by ``classifier.native`` (word unigrams, character n-grams)."""
+        return self._table is not None
+
     def transform(self, prepared: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF rows of prepared texts (float32, one row a text)."""
-        if self.unigrams:
-            return unigram_tfidf(self.vocabulary, self.idf, self.sublinear_tf, prepared)
-        if self._chars is not None:
-            counts = self._chars.counts(prepared)
-            return tfidf(counts, self.idf, self.sublinear_tf)
+        if isinstance(self._table, native.WordTable):
+            return native.tfidf_rows(prepared, self._table, None, self.idf32, self.sublinear_tf)
+        if isinstance(self._table, native.CharTable):
+            return native.tfidf_rows(prepared, None, self._table, self.idf32, self.sublinear_tf)
         from sklearn import config_context
 
         # scikit-learn's input checks skipped: our own code made the input
         with config_context(assume_finite=True, skip_parameter_validation=True):
             return sp.csr_matrix(self._vectorizer.transform(prepared), dtype=np.float32)
+
+    @cached_property
+    def idf32(self) -> NDArray[np.float32]:
+        return np.ascontiguousarray(self.idf, dtype=np.float32)
 
     @cached_property
     def _vectorizer(self) -> TfidfVectorizer:
@@ -114,10 +136,28 @@ class Features:
     def transform(self, prepared: Sequence[str]) -> sp.csr_matrix:
         if len(self.blocks) == 1:
             return self.blocks[0].transform(prepared)
+        if self._one_pass is not None:
+            words, chars = self.blocks
+            return native.tfidf_rows(
+                prepared, words._table, chars._table, self._one_pass, words.sublinear_tf
+            )
         return sp.csr_matrix(
             sp.hstack([b.transform(prepared) for b in self.blocks], format="csr"),
             dtype=np.float32,
         )
+
+    @cached_property
+    def _one_pass(self) -> NDArray[np.float32] | None:
+        """Both blocks' IDF when the compiled code counts them in one pass (word unigrams,
+        then character n-grams, alike in TF), else None."""
+        if len(self.blocks) != 2:
+            return None
+        words, chars = self.blocks
+        if not (words.unigrams and chars.analyzer != "words"):
+            return None
+        if words.sublinear_tf != chars.sublinear_tf:
+            return None
+        return np.concatenate([words.idf32, chars.idf32])
 
     def term(self, column: int) -> str:
         """The term of a feature column (a word n-gram, or a character n-gram)."""
@@ -126,51 +166,6 @@ class Features:
                 return block.terms[column]
             column -= block.n_features
         raise IndexError(column)
-
-
-def unigram_tfidf(
-    vocabulary: dict[str, int],
-    idf: NDArray[np.float32],
-    sublinear_tf: bool,
-    prepared: Sequence[str],
-) -> sp.csr_matrix:
-    """The TF-IDF rows scikit-learn's ``transform`` gives for prepared texts, made in bulk.
-
-    scikit-learn counts a document's tokens in a Python loop, token by token, then validates
-    the counts it made. Here every token of the batch is looked up in one C-level pass, and
-    the counts, sublinear TF, IDF and L2 norms are array operations in scikit-learn's order
-    and precision: the same matrix (the tests compare the two), several times faster
-    (BENCHMARKS.md §4).
-    """
-    n_features = len(vocabulary)
-    docs = [text.split() for text in prepared]
-    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    ids = np.fromiter(
-        map(vocabulary.get, chain.from_iterable(docs), repeat(-1)),
-        dtype=np.int64,
-        count=int(lengths.sum()),
-    )
-    # one key per (document, feature); sorting them gives the rows in order, columns sorted
-    keys = np.repeat(np.arange(len(docs), dtype=np.int64) * n_features, lengths) + ids
-    keys, counts = np.unique(keys[ids >= 0], return_counts=True)
-    rows, cols = np.divmod(keys, n_features)
-    indptr = np.zeros(len(docs) + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
-    x = sp.csr_matrix(
-        (counts.astype(np.float32), cols.astype(np.int32), indptr), shape=(len(docs), n_features)
-    )
-    return tfidf(x, idf, sublinear_tf)
-
-
-def tfidf(counts: sp.csr_matrix, idf: NDArray[np.float32], sublinear_tf: bool) -> sp.csr_matrix:
-    """Term counts (float32, columns sorted in a row) to L2-normalised TF-IDF rows, in place,
-    in scikit-learn's order and precision."""
-    data = counts.data
-    if sublinear_tf:
-        np.log(data, out=data)
-        data += 1
-    data *= idf[counts.indices]
-    return normalize_rows(counts)
 
 
 def normalize_rows(x: sp.csr_matrix) -> sp.csr_matrix:
@@ -222,8 +217,9 @@ def _vectorizer(
         "vocabulary": vocabulary,
         **fit_options,
     }
-    if analyzer == "chars":
-        return TfidfVectorizer(analyzer="char_wb", preprocessor=join_cjk, **common)
+    if analyzer != "words":
+        preprocessor = cjk_words if analyzer == "cjk_chars" else join_cjk
+        return TfidfVectorizer(analyzer="char_wb", preprocessor=preprocessor, **common)
     if tuple(ngram_range) == (1, 1):
         # Unigrams: the prepared text's tokens are the features, so they go to the vectorizer
         # as its analyzer, skipping scikit-learn's preprocess/tokenize/n-gram steps.
@@ -235,22 +231,25 @@ def block_specs(cfg: TrainingConfig) -> list[tuple[Analyzer, tuple[int, int]]]:
     """The feature blocks a configuration asks for: word n-grams, then character n-grams."""
     specs: list[tuple[Analyzer, tuple[int, int]]] = [("words", (1, cfg.ngram_max))]
     if cfg.char_ngram_max:
-        specs.append(("chars", (cfg.char_ngram_min, cfg.char_ngram_max)))
+        analyzer: Analyzer = "cjk_chars" if cfg.char_scope == "cjk" else "chars"
+        specs.append((analyzer, (cfg.char_ngram_min, cfg.char_ngram_max)))
     return specs
 
 
 def fit_features(prepared: Sequence[str], cfg: TrainingConfig) -> tuple[Features, sp.csr_matrix]:
-    """Fit the configured blocks on prepared texts; return them and the texts' feature rows.
+    """Fit the configured blocks on prepared texts; return them and the texts' feature rows
+    (the rows prediction will make).
 
     Raises ``ValueError`` when a block is left with no term (``min_df`` too high for a tiny
-    corpus, or no text with a token).
+    corpus, or no text with a token). A "cjk_chars" block with no term (a corpus without CJK
+    text) is left out: the words are the whole model then.
     """
-    blocks, parts = [], []
+    blocks = []
     for analyzer, ngram_range in block_specs(cfg):
-        if analyzer == "chars":
-            block = _fit_chars(prepared, ngram_range, cfg)
-            blocks.append(block)
-            parts.append(block.transform(prepared))
+        if analyzer != "words":
+            block = _fit_chars(prepared, analyzer, ngram_range, cfg)
+            if block is not None:
+                blocks.append(block)
             continue
         options: dict[str, object] = {"min_df": cfg.min_df, "max_df": cfg.max_df}
         if analyzer == "words":
@@ -258,23 +257,24 @@ def fit_features(prepared: Sequence[str], cfg: TrainingConfig) -> tuple[Features
         v = _vectorizer(analyzer, ngram_range, cfg.sublinear_tf, **options)
         v.fit(prepared)
         terms = sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
-        block = TermBlock(analyzer, ngram_range, tuple(terms), v.idf_, cfg.sublinear_tf)
-        blocks.append(block)
-        parts.append(block.transform(prepared))  # the rows prediction will make
-    x = parts[0] if len(parts) == 1 else sp.csr_matrix(sp.hstack(parts, format="csr"))
-    return Features(tuple(blocks)), x
+        blocks.append(TermBlock(analyzer, ngram_range, tuple(terms), v.idf_, cfg.sublinear_tf))
+    features = Features(tuple(blocks))
+    return features, features.transform(prepared)
 
 
 def _fit_chars(
-    prepared: Sequence[str], ngram_range: tuple[int, int], cfg: TrainingConfig
-) -> TermBlock:
-    """The character n-gram block scikit-learn's ``char_wb`` vectorizer would fit."""
-    terms, df = fit_terms(prepared, ngram_range, cfg.min_df, cfg.max_df)
+    prepared: Sequence[str], analyzer: Analyzer, ngram_range: tuple[int, int], cfg: TrainingConfig
+) -> TermBlock | None:
+    """The character n-gram block scikit-learn's ``char_wb`` vectorizer would fit (None: a
+    "cjk_chars" block with no term)."""
+    cjk_only = analyzer == "cjk_chars"
+    terms, df = native.fit_terms(prepared, ngram_range, cfg.min_df, cfg.max_df, cjk_only)
     if not terms:
+        if cjk_only:
+            return None
         raise ValueError("no character n-gram is frequent enough")
-    return TermBlock(
-        "chars", ngram_range, tuple(terms), idf_of(df, len(prepared)), cfg.sublinear_tf
-    )
+    idf = idf_of(df, len(prepared))
+    return TermBlock(analyzer, ngram_range, tuple(terms), idf, cfg.sublinear_tf)
 
 
 # Streaming fit: the same blocks as ``fit_features``, from rows given in chunks, read twice
@@ -336,10 +336,8 @@ def _count_chunk(
     analyzer: Analyzer, ngram_range: tuple[int, int], chunk: Sequence[str]
 ) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64]]:
     """A chunk's distinct terms, the number of its rows holding each, and their total count."""
-    if analyzer == "chars":
-        if all(not t or t.isspace() for t in chunk):  # no character, no n-gram
-            return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        terms, df = fit_terms(chunk, ngram_range, 1, 1.0)
+    if analyzer != "words":
+        terms, df = native.fit_terms(chunk, ngram_range, 1, 1.0, analyzer == "cjk_chars")
         return terms, df, df  # max_features applies to the word block only
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -366,7 +364,10 @@ def fit_features_chunked(rows: RowChunks, cfg: TrainingConfig) -> tuple[Features
     counts = _count_terms(rows, specs)
     blocks = []
     for (analyzer, ngram_range), c in zip(specs, counts, strict=True):
-        if analyzer == "chars":
+        if analyzer != "words":
+            has_terms = c.index and (c.df[: len(c.index)] >= cfg.min_df).any()
+            if analyzer == "cjk_chars" and not has_terms:
+                continue  # no CJK text: as fit_features, the words alone
             if not c.index:
                 raise ValueError("no character n-gram is frequent enough")
             terms, df = c.kept(cfg.min_df, cfg.max_df, None)

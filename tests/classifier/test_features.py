@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from classifier.config import TrainingConfig
 from classifier.errors import ClassifierError
-from classifier.features import TermBlock, fit_features, join_cjk, unigram_tfidf
+from classifier.features import TermBlock, fit_features, join_cjk
 from classifier.tokenizer import prepare
 
 CHARS = TrainingConfig(min_df=1, char_ngram_min=1, char_ngram_max=2)
@@ -100,7 +100,8 @@ def test_bulk_unigram_tfidf_is_scikit_learns_transform(docs: list[str], sublinea
     vectorizer = TfidfVectorizer(
         analyzer=split_prepared, lowercase=False, sublinear_tf=sublinear, dtype=np.float32
     ).fit(train)
-    ours = unigram_tfidf(vectorizer.vocabulary_, vectorizer.idf_, sublinear, docs)
+    terms = tuple(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get))
+    ours = TermBlock("words", (1, 1), terms, vectorizer.idf_, sublinear).transform(docs)
     theirs = vectorizer.transform(docs)
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
     assert np.array_equal(ours.indptr, theirs.indptr)
@@ -172,7 +173,7 @@ def test_character_ngrams_are_scikit_learns_char_wb(
     )
     from classifier.features import _fit_chars
 
-    fitted = _fit_chars(train, ngram_range, cfg)
+    fitted = _fit_chars(train, "chars", ngram_range, cfg)
     assert fitted.terms == block.terms
     assert np.array_equal(fitted.idf, reference.idf_)
     # the same entries; values up to the order a row's squares are summed in (NumPy's here;
