@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -362,11 +363,28 @@ def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Feedba
         _sqlite_events(engine)
     store = FeedbackStore(engine, name)
     try:
-        store.migrate()
+        _migrate_when_free(store)
     except BaseException:
         engine.dispose()
         raise
     return store
+
+
+def _migrate_when_free(store: FeedbackStore) -> None:
+    """Migrate; on SQLite, an open that finds the file locked without waiting (SQLite skips
+    its busy handler where waiting could deadlock, as when several workers put a new file in
+    WAL mode at once) tries again until ``SQLITE_BUSY_S`` has passed."""
+    deadline = time.monotonic() + SQLITE_BUSY_S
+    while True:
+        try:
+            store.migrate()
+            return
+        except FeedbackStoreError as exc:
+            locked = store.engine.dialect.name == "sqlite" and "database is locked" in str(exc)
+            if not locked or time.monotonic() > deadline:
+                raise
+        store.engine.dispose()  # fresh connections: each sets WAL mode and its timeout again
+        time.sleep(0.05)
 
 
 # --- retraining ------------------------------------------------------------------------------

@@ -209,3 +209,33 @@ def test_export_writes_a_corpus_the_readers_take(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert lines == [{"id": "doc-1", "text": ONE.text, "tags": list(ONE.tags)}]
     assert [d.tags for d in read_corpus([out])] == [("EDUCATION", "GIRLS", "教育 政策")]
+
+
+def test_an_open_that_finds_sqlite_locked_tries_again(tmp_path: Path, monkeypatch) -> None:
+    """SQLite answers "database is locked" without waiting where waiting could deadlock (new
+    files put in WAL mode by several workers at once): the open tries again; any other error
+    is reported at once."""
+    import classifier.feedback as feedback
+
+    real, calls = feedback.FeedbackStore.migrate, []
+
+    def flaky(self, to: int = SCHEMA_VERSION) -> int:
+        calls.append(to)
+        if len(calls) < 3:
+            raise FeedbackStoreError(f"cannot migrate {self.name}: database is locked")
+        return real(self, to)
+
+    monkeypatch.setattr(feedback.FeedbackStore, "migrate", flaky)
+    store = open_store(tmp_path / "a.sqlite3")
+    assert len(calls) == 3 and store.schema_version() == SCHEMA_VERSION
+    store.close()
+
+    def broken(self, to: int = SCHEMA_VERSION) -> int:
+        calls.append(to)
+        raise FeedbackStoreError(f"cannot migrate {self.name}: disk I/O error")
+
+    monkeypatch.setattr(feedback.FeedbackStore, "migrate", broken)
+    calls.clear()
+    with pytest.raises(FeedbackStoreError, match="disk I/O"):
+        open_store(tmp_path / "b.sqlite3")
+    assert len(calls) == 1
