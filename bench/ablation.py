@@ -18,13 +18,12 @@ variants cannot be told apart by tagger's own out-of-fold estimate (a refit, say
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import library
 from bench.corpora import CORPORA
-from bench.harness import Report, arguments, logger, markdown_table
+from bench.harness import Report, arguments, logger, markdown_table, timed
 from classifier.dataset import id_hashes
 
 VARIANTS = {
@@ -103,9 +102,7 @@ def held_out(data: Any, fraction: float) -> tuple[Any, Any]:
 
 def run_variant(train: Any, test: Any, cfg: Any, jobs: int) -> dict[str, Any]:
     """Fit one variant on ``train`` and score it on ``test``."""
-    started, cpu = time.perf_counter(), time.process_time()
-    model, report = library.fit(train, cfg, jobs)
-    fit_s, fit_cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    fit_s, fit_cpu_s, (model, report) = timed(lambda: library.fit(train, cfg, jobs))
     scores = library.score_prepared_corpus(model, test)
     return {
         "val": report.validation["document"]["micro"]["f1"],

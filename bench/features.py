@@ -4,9 +4,9 @@
                              [--set KEY=VALUE ...]   (the character configuration)
 
 Fits both configurations on the corpus's train/ split (prepared by tagger's own tokenizer),
-each twice: with tagger's feature blocks (what a model runs) and with scikit-learn's
-``TfidfVectorizer`` (words as tokens; ``char_wb`` for the characters, side by side with the
-words), the reference every ratio is against. Then times each on the first test/
+each twice: with tagger's feature blocks (what a model runs, compiled) and with
+scikit-learn's ``TfidfVectorizer`` (words as tokens; ``char_wb`` for the characters, side by
+side with the words), the reference every ratio is against. Then times each on the first test/
 paragraphs: one text per call, and all of them in one batch. Medians of the repeats, all
 rows measured in the same run, interleaved repeat by repeat.
 """
@@ -36,11 +36,14 @@ def main() -> None:
     train = library.prepare(args.data / args.corpus / "train", cfg.replace(segmenter="rjieba"), 2)
     test = library.prepare(args.data / args.corpus / "test", cfg.replace(segmenter="rjieba"), 2)
     texts = test.texts[: args.texts]
-    with_chars = f"words + characters {c_range(chars)}"
+    scope = " of CJK words" if chars.char_scope == "cjk" else ""
+    with_chars = f"words + characters {c_range(chars)}{scope}"
+    if chars == cfg:
+        with_chars += " (default)"
     transforms = {
         "scikit-learn, words": scikit_learn(words, train.texts),
         f"scikit-learn, {with_chars}": scikit_learn(chars, train.texts),
-        "tagger, words (default)": library.featurizer(words, train.texts),
+        "tagger, words": library.featurizer(words, train.texts),
         f"tagger, {with_chars}": library.featurizer(chars, train.texts),
     }
     single: dict[str, list[float]] = {name: [] for name in transforms}

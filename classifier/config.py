@@ -217,15 +217,15 @@ class TrainingConfig:
     max_df: float = setting(1.0, gt=0.0, le=1.0)
     max_features: int | None = setting(None, ge=1, le=MAX_COUNT)
     sublinear_tf: bool = True
-    # character n-grams (of CJK runs with segmentation undone, of padded Latin words) beside
-    # the word n-grams; 0 = none. char_ngram_max = 2 with prune_below = 0.05 is the most
-    # accurate configuration measured (tiku +0.7, fudan +0.8 points of document micro-F1) but
-    # extracts features 5 to 8 times slower, so it is `tagger tune`'s to choose, not a default
+    # character 1-2-grams of the words holding a CJK character, with the segmentation undone
+    # inside CJK runs, beside the word n-grams (char_ngram_max = 0: none; char_scope = "all":
+    # of Latin words too). On held-out fifths of train/: tiku +0.6 points of document
+    # micro-F1 and +1.0 macro-F1, fudan +0.2, reuters21578 the same model (no CJK); the "all"
+    # scope cost reuters21578 0.5 point. Counted by compiled code (classifier/native.py);
+    # the first level's fits take about 4.5 times as long (BENCHMARKS.md §1)
     char_ngram_min: int = setting(1, ge=1, le=MAX_CHAR_NGRAM)
-    char_ngram_max: int = setting(0, ge=0, le=MAX_CHAR_NGRAM)
-    # of every word ("all"), or of the words holding a CJK character only ("cjk": Latin
-    # words are the word block's alone)
-    char_scope: Literal["all", "cjk"] = "all"
+    char_ngram_max: int = setting(2, ge=0, le=MAX_CHAR_NGRAM)
+    char_scope: Literal["all", "cjk"] = "cjk"
     # classifier: one binary linear model per label, all with regularisation strength C; the
     # learner is a name of the registry in ``classifier.learners`` (svm, logistic, sgd, ...)
     learner: str = setting("svm", choices=learners.names)

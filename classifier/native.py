@@ -10,9 +10,9 @@ non-space, as ``str.split`` cuts) is hashed and looked up among the word terms, 
 word's n-grams are numbered (``Alphabet``'s keys) and looked up among the character terms
 (a plain array for single characters), a text's columns are radix-sorted and counted, and
 the counts become sublinear TF-IDF, L2-normalised block by block. Fitting finds the
-character terms with the same n-gram loop (``fit_terms``). The look-ups are open-addressing hash tables built
-once when a model is loaded; a word found by its hash is compared with the term, code point
-by code point, so a collision can never count the wrong word.
+character terms with the same n-gram loop (``fit_terms``). The look-ups are open-addressing
+hash tables built once when a model is loaded; a word found by its hash is compared with the
+term, code point by code point, so a collision can never count the wrong word.
 
 Every step is linear in the batch's code points (a text's sort is over its own columns),
 and a batch is cut into chunks of ``CHUNK_TEXTS`` texts, so the scratch arrays are bounded.

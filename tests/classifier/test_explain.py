@@ -27,16 +27,27 @@ TEXTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def chars_model(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path):
-    """A model with word bigrams and character n-grams (1-2), trained on the test corpus."""
+def _trained(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, cfg: TrainingConfig):
     from classifier.registry import load_model
     from training.train import train
 
     models_dir = tmp_path_factory.mktemp("explain-models")
-    cfg = TrainingConfig(ngram_max=2, char_ngram_max=2)
-    train([str(sample_dir)], models_dir, name="chars", config=cfg, jobs=1)
-    return load_model(models_dir, "chars").model
+    train([str(sample_dir)], models_dir, name="m", config=cfg, jobs=1)
+    return load_model(models_dir, "m").model
+
+
+@pytest.fixture(scope="module")
+def chars_model(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path):
+    """A model with word bigrams and character n-grams (1-2) of every word, trained on the
+    test corpus."""
+    cfg = TrainingConfig(ngram_max=2, char_ngram_max=2, char_scope="all")
+    return _trained(tmp_path_factory, sample_dir, cfg)
+
+
+@pytest.fixture(scope="module")
+def words_model(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path):
+    """A model of word unigrams alone."""
+    return _trained(tmp_path_factory, sample_dir, TrainingConfig(char_ngram_max=0))
 
 
 def _evidence_of(model, text: str, n_terms: int = 5, paragraphs: bool = True):
@@ -105,8 +116,9 @@ def test_a_segmented_word_pair_spans_its_space(chars_model) -> None:
         assert all(" " in text[a:b] for a, b in e.spans), e
 
 
-def test_contribution_is_value_times_weight(model) -> None:
+def test_contribution_is_value_times_weight(words_model) -> None:
     """Word unigrams only: each term's contribution is its one feature's x × w."""
+    model = words_model
     text = TEXTS["raw"]
     prediction, explanation = _evidence_of(model, text, n_terms=20, paragraphs=False)
     features, weights = model.scorer.features, model.scorer.weights

@@ -45,9 +45,11 @@ def test_word_and_character_blocks_are_stacked() -> None:
     assert features.term(words.n_features) == chars.terms[0]
 
 
-def test_words_only_by_default() -> None:
-    assert len(fit_features(["联合国 报告"], TrainingConfig(min_df=1))[0].blocks) == 1
-    assert len(fit_features(["联合国 报告"], CHARS)[0].blocks) == 2
+def test_characters_of_cjk_words_beside_the_words_by_default() -> None:
+    blocks = fit_features(["联合国 报告 un"], TrainingConfig(min_df=1))[0].blocks
+    assert [b.analyzer for b in blocks] == ["words", "cjk_chars"]
+    words_only = TrainingConfig(min_df=1, char_ngram_max=0)
+    assert len(fit_features(["联合国 报告"], words_only)[0].blocks) == 1
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,7 @@ def test_unigram_analyzer_gives_the_features_of_the_tokenizer_form() -> None:
     from classifier.tokenizer import split_prepared
 
     texts = [prepare(t) for t in ["联合国的报告", "妇女的权利和教育 2030", "联合国 教育 报告 sdg"]]
-    fast, x = fit_features(texts, TrainingConfig(min_df=1))
+    fast, x = fit_features(texts, TrainingConfig(min_df=1, char_ngram_max=0))
     plain = TfidfVectorizer(
         tokenizer=split_prepared,
         token_pattern=None,

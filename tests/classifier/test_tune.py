@@ -21,9 +21,9 @@ def test_search_scores_the_base_then_every_candidate(documents: list[Document]) 
     grid = {"C": [0.5, 2.0], "char_ngram_max": [0, 2]}
     result = tune(documents, TrainingConfig(segmenter="rjieba"), grid)
     params = [t["params"] for t in result.trials]
-    assert params[0] == {"C": 1.0, "char_ngram_max": 0}  # the base first
-    # each distinct configuration is fitted once: base, C=0.5, C=2, then char_ngram_max=2
-    # (char_ngram_max=0 with the C kept is a configuration already scored)
+    assert params[0] == {"C": 1.0, "char_ngram_max": 2}  # the base first
+    # each distinct configuration is fitted once: base, C=0.5, C=2, then char_ngram_max=0
+    # (char_ngram_max=2 with the C kept is a configuration already scored)
     assert len(params) == len({tuple(sorted(p.items())) for p in params}) == 4
     best = {"C": result.best.C, "char_ngram_max": result.best.char_ngram_max}
     assert result.best_score == next(t["score"] for t in result.trials if t["params"] == best)
