@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="run `tagger tune` (validation split) before training"
     )
+    parser.add_argument(
+        "--models", type=Path, help="keep the trained models in this folder (default: none kept)"
+    )
     args = parser.parse_args()
     cfg = library.config(args.sets)
     report = Report(
@@ -95,8 +98,9 @@ def main() -> None:
     )
     results = report.data["results"] = []
     with tempfile.TemporaryDirectory(prefix="tagger-bench-") as tmp:
+        models = args.models or Path(tmp)
         for corpus in args.corpora:
-            results.append(run_corpus(args.data, corpus, cfg, args.jobs, Path(tmp), args.tune))
+            results.append(run_corpus(args.data, corpus, cfg, args.jobs, models, args.tune))
             log(f"done {corpus}: {row(results[-1])}")
     report.show(markdown_table(COLUMNS, [row(r) for r in results]) + "\n\n" + decision_rule(cfg))
     print(f"\nwrote {report.write()}")
