@@ -160,12 +160,18 @@ def test_character_ngrams_are_scikit_learns_char_wb(
             fit_features(
                 train,
                 TrainingConfig(
-                    min_df=1, char_ngram_min=ngram_range[0], char_ngram_max=ngram_range[1]
+                    min_df=1,
+                    char_ngram_min=ngram_range[0],
+                    char_ngram_max=ngram_range[1],
+                    char_scope="all",
                 ).replace(min_df=min_df),
             )
         return
     cfg = TrainingConfig(
-        min_df=min_df, char_ngram_min=ngram_range[0], char_ngram_max=ngram_range[1]
+        min_df=min_df,
+        char_ngram_min=ngram_range[0],
+        char_ngram_max=ngram_range[1],
+        char_scope="all",
     )
     block = TermBlock(
         "chars",
@@ -190,3 +196,14 @@ def test_character_ngrams_are_scikit_learns_char_wb(
     assert np.array_equal(ours.indptr, theirs.indptr)
     assert np.array_equal(ours.indices, theirs.indices)
     assert np.allclose(ours.data, theirs.data, rtol=1e-6, atol=0)
+
+
+def test_character_ngrams_of_every_word_too_rare_are_refused() -> None:
+    """The reproduction of a hypothesis case: "all" refuses a block with no frequent term;
+    "cjk" leaves it out (the words are the model)."""
+    train = ["联合国 的 联合国", "的"]
+    cfg = TrainingConfig(min_df=2, char_ngram_min=2, char_ngram_max=2, char_scope="all")
+    with pytest.raises(ValueError):
+        fit_features(train, cfg)
+    features, _ = fit_features(train, cfg.replace(char_scope="cjk"))
+    assert [b.analyzer for b in features.blocks] == ["words"]
