@@ -365,12 +365,14 @@ def fit_features_chunked(rows: RowChunks, cfg: TrainingConfig) -> tuple[Features
     blocks = []
     for (analyzer, ngram_range), c in zip(specs, counts, strict=True):
         if analyzer != "words":
-            has_terms = c.index and (c.df[: len(c.index)] >= cfg.min_df).any()
-            if analyzer == "cjk_chars" and not has_terms:
-                continue  # no CJK text: as fit_features, the words alone
-            if not c.index:
-                raise ValueError("no character n-gram is frequent enough")
-            terms, df = c.kept(cfg.min_df, cfg.max_df, None)
+            try:
+                if not c.index:
+                    raise ValueError("no character n-gram is frequent enough")
+                terms, df = c.kept(cfg.min_df, cfg.max_df, None)
+            except ValueError:
+                if analyzer == "cjk_chars":
+                    continue  # no CJK term kept: as fit_features, the words alone
+                raise
         else:
             terms, df = c.kept(cfg.min_df, cfg.max_df, cfg.max_features)
         idf = idf_of(df, c.n_rows)

@@ -132,3 +132,14 @@ def test_cjk_characters_leave_latin_words_to_the_word_block() -> None:
         features, x = fit(english, cfg)
         assert [b.analyzer for b in features.blocks] == ["words"]
         assert x.shape == (2, features.n_features)
+
+
+def test_cjk_characters_all_pruned_leave_the_words_alone_on_both_fit_paths() -> None:
+    from classifier.config import TrainingConfig
+    from classifier.features import fit_features, fit_features_chunked
+
+    rows = ["联合国 报告 un", "联合国 报告 sdg", "联合国 报告 un"]  # every CJK n-gram in all rows
+    cfg = TrainingConfig(min_df=1, max_df=0.5, char_ngram_max=2, char_scope="cjk")
+    whole, _ = fit_features(rows, cfg)
+    chunked, _ = fit_features_chunked(lambda: ([r] for r in rows), cfg)
+    assert [b.analyzer for b in whole.blocks] == [b.analyzer for b in chunked.blocks] == ["words"]
