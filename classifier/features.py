@@ -94,11 +94,6 @@ class TermBlock:
     def unigrams(self) -> bool:
         return self.analyzer == "words" and tuple(self.ngram_range) == (1, 1)
 
-    @property
-    def native(self) -> bool:
-        """Counted by ``classifier.native`` (word unigrams, character n-grams)."""
-        return self._table is not None
-
     def transform(self, prepared: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF rows of prepared texts (float32, one row a text)."""
         if isinstance(self._table, native.WordTable):
