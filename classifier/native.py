@@ -631,9 +631,10 @@ def fit_terms(
         distinct, per_text = _runs(_runs(np.sort((keys << _TEXT_BITS) | text))[0] >> _TEXT_BITS)
         keys_of.append(distinct)
         texts_of.append(per_text)
-    keys, texts_holding = np.concatenate(keys_of), np.concatenate(texts_of)
-    if not len(keys):
+    keys = np.concatenate(keys_of) if keys_of else np.zeros(0, dtype=np.int64)
+    if not len(keys):  # no text, or no n-gram in any
         return [], np.zeros(0, dtype=np.int64)
+    texts_holding = np.concatenate(texts_of)
     order = np.argsort(keys, kind="stable")
     distinct, repeats = _runs(keys[order])
     df = np.add.reduceat(texts_holding[order], np.append(0, np.cumsum(repeats)[:-1]))

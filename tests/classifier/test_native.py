@@ -143,3 +143,16 @@ def test_cjk_characters_all_pruned_leave_the_words_alone_on_both_fit_paths() -> 
     whole, _ = fit_features(rows, cfg)
     chunked, _ = fit_features_chunked(lambda: ([r] for r in rows), cfg)
     assert [b.analyzer for b in whole.blocks] == [b.analyzer for b in chunked.blocks] == ["words"]
+
+
+@pytest.mark.parametrize("scope", ["all", "cjk"])
+def test_an_empty_chunk_adds_nothing_to_a_chunked_fit(scope: str) -> None:
+    from classifier.config import TrainingConfig
+    from classifier.features import fit_features, fit_features_chunked
+
+    rows = ["联合国 报告 un", "妇女 的 教育 sdg", "联合国 的 教育"]
+    cfg = TrainingConfig(min_df=1, char_ngram_max=2, char_scope=scope)
+    whole, x = fit_features(rows, cfg)
+    chunked, y = fit_features_chunked(lambda: iter([rows[:1], [], rows[1:]]), cfg)
+    assert [b.terms for b in whole.blocks] == [b.terms for b in chunked.blocks]
+    assert (x != y).nnz == 0
