@@ -133,9 +133,13 @@ def _cuts(
     fn = int(gold.sum()) - tp
     if len(s) == 0:
         return np.array([np.inf]), tp, fp, fn
-    high = np.concatenate([[s[0] + 1e-6], s])
-    low = np.concatenate([s, [s[-1] - 1e-6]])
-    return 0.5 * (high + low), tp, fp, fn
+    s64 = s.astype(np.float64)
+    high = np.concatenate([[s64[0] + 1e-6], s64])
+    low = np.concatenate([s64, [s64[-1] - 1e-6]])
+    # a cut goes between two different scores only: between tied ones it would choose every
+    # row of the tie, not the m counted (saturated scores tie by the thousand)
+    at = np.flatnonzero(high > low)
+    return 0.5 * (high[at] + low[at]), tp[at], fp[at], fn[at]
 
 
 def tune_rare_label_cuts(
@@ -154,9 +158,11 @@ def tune_rare_label_cuts(
     maximises the micro-F1 of everything decided so far (the frequent labels at ``base``
     first) plus that label's F1 divided by the number of labels so far; its threshold is
     the mean of its fold cuts, which tempers the cut a handful of positives would give.
-    With ``shrinkage`` m, a label of n positive rows then moves only n / (n + m) of the
-    way from ``base`` to that cut: a cut placed by a few positives, noisy, stays near the
-    global threshold, one placed by many is nearly its own.
+    Only a fold holding a positive and scored by a model that saw one places a cut (a
+    label on one fold's documents keeps ``base``); a cut never splits tied scores. With
+    ``shrinkage`` m, a label of n positive rows then moves only n / (n + m) of the way from
+    ``base`` to that cut: a cut placed by a few positives, noisy, stays near the global
+    threshold, one placed by many is nearly its own.
     """
     gold = np.asarray(gold, dtype=bool)
     positives = gold.sum(axis=0)
@@ -180,6 +186,11 @@ def tune_rare_label_cuts(
         for f in fold_ids:
             rows = folds == f
             t, tp, fp, fn = _cuts(scores[rows, j], gold[rows, j], forced[rows, j])
+            if not (gold[rows, j].any() and gold[~rows, j].any()):
+                # a fold without a positive, or scored by a model that saw none, places no
+                # cut: its scores are not those of a model that knows the label
+                counts += tp[0], fp[0], fn[0]
+                continue
             micro = (
                 2
                 * (totals[0] + tp)

@@ -236,6 +236,45 @@ def test_shrunk_cuts_move_n_over_n_plus_m_of_the_way_from_the_global_threshold()
     assert (shrunk[1] - own[1]) / (0.5 - own[1]) > (shrunk[2] - own[2]) / (0.5 - own[2])
 
 
+def test_a_fold_whose_model_never_saw_the_label_places_no_cut() -> None:
+    """A label on one fold's documents only: the other folds' models never saw it, so the
+    fold holding it is scored by a model that knows nothing of it (a constant score). No cut
+    is made from such folds, nor from folds without a positive: the label keeps the base
+    threshold, rather than the mean of "above every score" and "below every score"."""
+    rng = np.random.default_rng(7)
+    n = 300
+    folds = np.arange(n) % 3
+    gold = np.zeros((n, 2), dtype=bool)
+    gold[:, 0] = rng.random(n) < 0.5
+    gold[[2, 5, 8], 1] = True  # all in fold 2
+    scores = np.where(gold, 0.8, 0.1) + rng.normal(0, 0.05, (n, 2))
+    scores[:, 1] = rng.uniform(0.0, 0.04, n)  # the folds that scored it had no positive
+    scores[folds == 2, 1] = 1e-7  # the model of fold 2 never saw it: one constant value
+    base = np.full(2, 0.5, dtype=np.float32)
+    cuts = tune_rare_label_cuts(scores, gold, folds, base, max_positives=10, min_labels=1)
+    assert cuts[1] == np.float32(0.5)
+
+
+def test_a_cut_never_falls_inside_a_tie() -> None:
+    """Saturated scores tie by the hundred; a cut counted between two tied rows (the
+    positive first) would in fact choose every row of the tie. Here each fold's positive
+    ties with 30 negatives: the only cuts are above the tie (nothing) or below it (the
+    positive and 30 false positives), and the second costs more micro-F1 than it brings."""
+    rng = np.random.default_rng(11)
+    n = 300
+    folds = np.arange(n) % 3
+    gold = np.zeros((n, 2), dtype=bool)
+    gold[:, 0] = rng.random(n) < 0.5
+    scores = np.where(gold, 0.8, 0.1) + rng.normal(0, 0.05, (n, 2))
+    scores[:, 1] = 0.01
+    tied = np.concatenate([np.flatnonzero(folds == f)[:31] for f in range(3)])
+    scores[tied, 1] = 0.02
+    gold[[np.flatnonzero(folds == f)[0] for f in range(3)], 1] = True  # first of each tie
+    base = np.full(2, 0.5, dtype=np.float32)
+    cuts = tune_rare_label_cuts(scores, gold, folds, base, max_positives=10, min_labels=1)
+    assert cuts[1] > 0.02  # above the tie: not the 93 rows a cut inside it would choose
+
+
 def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> None:
     """Gathered in float64: equal to SciPy's product, and a row scores the same alone, in a
     batch or in a batch split to bound memory (so one text and a batch agree to the bit)."""
