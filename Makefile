@@ -27,7 +27,7 @@ run: $(VENV)/.installed
 		$(BIN)/tagger train $(SAMPLE) --name default --models-dir $(MODELS)
 	$(BIN)/tagger serve --host $(HOST) --port $(PORT) --models-dir $(MODELS)
 
-## test: install with test extras and run every test, the slow ones too (about 2 minutes)
+## test: install with test extras and run every test, the slow ones too (about 6 minutes on 2 cores)
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m ""
 

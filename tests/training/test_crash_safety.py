@@ -18,7 +18,7 @@ TAGGER = Path(sys.executable).parent / "tagger"
 WORDS = [chr(0x4E00 + i) + chr(0x4E80 + i) for i in range(600)]
 
 
-def synthetic_corpus(folder: Path, n_docs: int = 1500, n_labels: int = 120) -> Path:
+def synthetic_corpus(folder: Path, n_docs: int = 1000, n_labels: int = 120) -> Path:
     """Documents whose tags are signalled by a few tag-specific words among random ones."""
     rng = random.Random(7)
     folder.mkdir()
