@@ -14,17 +14,11 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier import learners
+from classifier.native import dense_product
 from classifier.progress import ProgressHook, no_progress
 
 if TYPE_CHECKING:
     from classifier.config import TrainingConfig
-
-# Largest dense block of weights made while scoring, in floats (32 MB): bounds a batch's memory
-# (an API batch of 256 paragraphs stays far below it).
-MAX_BLOCK_FLOATS = 8 * 1024 * 1024
-# A multiply-add in a sparse @ sparse product costs about this many in sparse @ dense
-# (measured on tiku with character n-grams; BENCHMARKS.md §4).
-SPARSE_OP_COST = 4
 
 
 @dataclass(frozen=True)
@@ -43,43 +37,11 @@ class LinearWeights:
         return int(self.coef.shape[1])
 
     def decision(self, x: sp.csr_matrix) -> NDArray[np.float32]:
-        """Raw linear scores ``X @ W + b`` (``sparse_dense_product``, no loop over labels)."""
-        out = sparse_dense_product(x, self.coef)
+        """Raw linear scores ``X @ W + b`` (``native.dense_product``: the sparse product's
+        sums, into a dense result, no loop over labels)."""
+        out = dense_product(x, self.coef)
         out += self.intercept
         return out
-
-
-def sparse_dense_product(
-    x: sp.csr_matrix, w: sp.csr_matrix, max_floats: int = MAX_BLOCK_FLOATS
-) -> NDArray[np.float32]:
-    """``(x @ w).toarray()``, by whichever of two ways does less work for these rows.
-
-    When the rows of ``w`` that ``x`` uses are dense (word features of an unpruned model),
-    a sparse @ sparse product builds a sparse result that is nearly dense, at 3-4 times the
-    cost of the sums; gathering those weight rows into a dense block and doing one sparse @
-    dense product gives the same sums (blocks over ``max_floats`` are made for halves of the
-    batch). When they are sparse (pruned weights, many character n-grams), the sparse @
-    sparse product does a fraction of the multiply-adds of the dense block and wins.
-    """
-    sparse_ops = int((w.indptr[x.indices + 1] - w.indptr[x.indices]).sum())
-    if SPARSE_OP_COST * sparse_ops < x.nnz * w.shape[1]:
-        return np.asarray((x @ w).toarray(), dtype=np.float32)
-    if x.shape[0] == 1:  # one row (a request's paragraph): its values times its weight rows
-        # (a repeated column is gathered twice and counted twice, as in the product)
-        return np.asarray(x.data @ w[x.indices].toarray(), dtype=np.float32).reshape(1, -1)
-    used, position = np.unique(x.indices, return_inverse=True)
-    if len(used) * w.shape[1] > max_floats and x.shape[0] > 1:
-        half = x.shape[0] // 2
-        return np.vstack(
-            [
-                sparse_dense_product(x[:half], w, max_floats),
-                sparse_dense_product(x[half:], w, max_floats),
-            ]
-        )
-    compact = sp.csr_matrix(
-        (x.data, position.astype(np.int32).ravel(), x.indptr), shape=(x.shape[0], len(used))
-    )
-    return np.asarray(compact @ w[used].toarray(), dtype=np.float32)
 
 
 # (label index, kept feature rows, their weights, intercept): one label's pruned model

@@ -643,3 +643,81 @@ def fit_terms(
     terms = [alphabet.term(int(k)) for k in distinct[keep]]
     by_text = sorted(range(len(terms)), key=terms.__getitem__)
     return [terms[i] for i in by_text], df[keep][by_text]
+
+
+@numba.njit(cache=True, nogil=True)
+def _dense_product(
+    x_indptr: NDArray[np.integer],
+    x_indices: NDArray[np.integer],
+    x_data: NDArray[np.float32],
+    w_indptr: NDArray[np.integer],
+    w_indices: NDArray[np.integer],
+    w_data: NDArray[np.float32],
+    out: NDArray[np.float32],
+) -> None:
+    for r in range(len(x_indptr) - 1):
+        row = out[r]
+        for i in range(x_indptr[r], x_indptr[r + 1]):
+            v = x_data[i]
+            f = x_indices[i]
+            for k in range(w_indptr[f], w_indptr[f + 1]):
+                row[w_indices[k]] += v * w_data[k]
+
+
+def dense_product(x: sp.csr_matrix, w: sp.csr_matrix) -> NDArray[np.float32]:
+    """``(x @ w).toarray()`` in float32, summed in the order SciPy's sparse product sums
+    (row by row, ``x``'s entries in order, each one's weight row in order), into the dense
+    result directly: the multiply-adds of the sparse product, without its sparse result."""
+    out = np.zeros((x.shape[0], w.shape[1]), dtype=np.float32)
+    if x.nnz and w.nnz:
+        # int32 or int64 indices as they come (each compiles once): no copy of the weights
+        _dense_product(
+            x.indptr,
+            x.indices,
+            x.data.astype(np.float32, copy=False),
+            w.indptr,
+            w.indices,
+            w.data.astype(np.float32, copy=False),
+            out,
+        )
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _candidate_sums(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    data: NDArray[np.float32],
+    dense: NDArray[np.float32],
+    first: NDArray[np.int64],
+    columns: NDArray[np.integer],
+    out: NDArray[np.float64],
+) -> None:
+    for r in range(len(indptr) - 1):
+        for p in range(first[r], first[r + 1]):
+            c = columns[p]
+            total = 0.0
+            for i in range(indptr[r], indptr[r + 1]):
+                total += np.float64(dense[indices[i], c]) * np.float64(data[i])
+            out[p] = total
+
+
+def candidate_sums(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    data: NDArray[np.float32],
+    dense: NDArray[np.float32],
+    candidates: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """For each entry of ``np.nonzero(candidates)`` (row r, column c), in that order: the sum
+    over row r's entries of the CSR rows (``indptr``, ``indices``, ``data``) of ``data[i] *
+    dense[indices[i], c]``, in float64, in entry order."""
+    rows, columns = np.nonzero(candidates)
+    first = np.zeros(len(indptr), dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=first[1:])
+    out = np.zeros(len(rows), dtype=np.float64)
+    if len(rows):
+        _candidate_sums(
+            indptr, indices, data.astype(np.float32, copy=False), dense, first, columns, out
+        )
+    return out

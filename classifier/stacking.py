@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
 from classifier.linear import LinearWeights, batch_size, one_blas_thread, quick_checks
+from classifier.native import candidate_sums
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -45,7 +46,8 @@ OFF_CANDIDATE_DROP = 10.0
 # liblinear's tolerance for level 2 (primal solver, its default)
 LEVEL2_TOL = 0.01
 LEVEL2_C = 1.0
-# multiply-adds of one level-2 product at most (bounds its memory; a batch is split beyond)
+# multiply-adds of one sparse level-2 product at most (bounds its memory; a batch is split
+# beyond)
 PRODUCT_ENTRIES = 4_000_000
 # Level-2 weights are also held dense (float32) when they have at most this many entries
 # (16 MB; 778 labels and one view: 2.4 MB): each input then needs only its weights at its
@@ -168,42 +170,18 @@ def level2_product(
 
 
 def candidate_product(
-    rows: Rows,
-    dense: NDArray[np.float32],
-    candidates: NDArray[np.bool_],
-    max_entries: int = PRODUCT_ENTRIES,
+    rows: Rows, dense: NDArray[np.float32], candidates: NDArray[np.bool_]
 ) -> NDArray[np.float64]:
     """``level2_product(rows, coef)`` at each row's ``candidates`` only (the entries of
     ``np.nonzero(candidates)``, in that order), with ``dense`` = ``coef`` as an array.
 
-    Each input's weights at its row's candidates are gathered from ``dense``, and summed per
+    Each input's weights at its row's candidates are read from ``dense`` and summed per
     (row, candidate) in float64 in input order, as ``level2_product`` sums them: the float32
     products are exact in float64 and a weight of zero adds nothing, so the values are the
-    same bit for bit, at a fraction of the work when a row has few candidates.
+    same bit for bit, at a fraction of the work when a row has few candidates (compiled,
+    ``native.candidate_sums``: no scratch array beyond the result).
     """
-    indptr, indices, data = rows
-    n = len(indptr) - 1
-    cand_rows, cand_cols = np.nonzero(candidates)
-    per_row = np.bincount(cand_rows, minlength=n)
-    first = np.concatenate([[0], np.cumsum(per_row)])
-    row_of_input = np.repeat(np.arange(n), np.diff(indptr))
-    lengths = per_row[row_of_input]  # each input meets each candidate of its row
-    total = int(lengths.sum())
-    if n > 1 and total > max_entries:
-        top, rest = _halves(rows)
-        half = n // 2
-        return np.concatenate(
-            [
-                candidate_product(top, dense, candidates[:half], max_entries),
-                candidate_product(rest, dense, candidates[half:], max_entries),
-            ]
-        )
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    pair = np.repeat(first[row_of_input] - starts, lengths) + np.arange(total)
-    values = dense[np.repeat(indices, lengths), cand_cols[pair]].astype(np.float64)
-    values *= np.repeat(data.astype(np.float64), lengths)
-    out = np.bincount(pair, weights=values, minlength=len(cand_rows))
-    return out.astype(np.float64, copy=False)  # int64 zeros when there is no input
+    return candidate_sums(*rows, dense, candidates)
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,40 @@ def test_an_empty_chunk_adds_nothing_to_a_chunked_fit(scope: str) -> None:
     chunked, y = fit_features_chunked(lambda: iter([rows[:1], [], rows[1:]]), cfg)
     assert [b.terms for b in whole.blocks] == [b.terms for b in chunked.blocks]
     assert (x != y).nnz == 0
+
+
+def _random_csr(rng: np.random.Generator, shape: tuple[int, int], most: int):
+    """A CSR matrix of up to ``most`` entries a row, in any order, a column possibly listed
+    twice (SciPy's products sum both)."""
+    import scipy.sparse as sp
+
+    counts = rng.integers(0, most + 1, shape[0])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = rng.integers(0, shape[1], indptr[-1]).astype(np.int32)
+    data = rng.normal(size=indptr[-1]).astype(np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(0, 6),
+    features=st.integers(1, 12),
+    labels=st.integers(1, 9),
+    most=st.integers(0, 15),
+    seed=st.integers(0, 2**16),
+    wide=st.booleans(),
+)
+def test_the_dense_product_is_scipys_sparse_product_to_the_bit(
+    rows: int, features: int, labels: int, most: int, seed: int, wide: bool
+) -> None:
+    """Any shapes and densities (empty rows, empty matrices), int32 or int64 indices, a
+    column listed twice: the same float32 sums as SciPy's product, in the same order."""
+    rng = np.random.default_rng(seed)
+    x = _random_csr(rng, (rows, features), most)
+    w = _random_csr(rng, (features, labels), most)
+    if wide:
+        for m in (x, w):
+            m.indices, m.indptr = m.indices.astype(np.int64), m.indptr.astype(np.int64)
+    ours = native.dense_product(x, w)
+    assert ours.dtype == np.float32 and ours.shape == (rows, labels)
+    assert np.array_equal(ours, np.asarray((x @ w).toarray(), dtype=np.float32))

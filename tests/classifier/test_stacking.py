@@ -295,8 +295,8 @@ def test_the_level2_product_is_the_sparse_product_and_ignores_the_batch() -> Non
 
 def test_the_candidates_product_is_the_whole_product_at_the_candidates_to_the_bit() -> None:
     """From dense weights, only each row's candidates: the very values of the whole gathered
-    product there (ties at the k-th candidate included, rows with no input, a batch split to
-    bound memory), so ``apply_level2`` answers the same with or without dense weights."""
+    product there (ties at the k-th candidate included, rows with no input), so
+    ``apply_level2`` answers the same with or without dense weights."""
     rng = np.random.default_rng(3)
     n, labels, n_views, k = 50, 25, 3, 4
     views = rng.normal(-1, 1, (n, n_views * labels)).astype(np.float32)
@@ -310,7 +310,6 @@ def test_the_candidates_product_is_the_whole_product_at_the_candidates_to_the_bi
     full = level2_product(rows, coef)
     at = np.nonzero(mean_mask)
     assert np.array_equal(candidate_product(rows, dense, mean_mask), full[at])
-    assert np.array_equal(candidate_product(rows, dense, mean_mask, max_entries=7), full[at])
     weights = LinearWeights(coef, rng.normal(0, 1, labels).astype(np.float32))
     for mix in (0.0, 0.5):
         assert np.array_equal(
