@@ -121,17 +121,26 @@ def _word_table(
 
 
 @numba.njit(cache=True)
-def _key_table(keys: NDArray[np.int64], cols: NDArray[np.int64], bits: int) -> NDArray[np.int64]:
-    """An open-addressing table of n-gram keys: slot s holds a key at 2s (-1: empty) and its
-    term's column at 2s + 1, side by side, so a look-up reads one cache line."""
-    table = np.full(2 << bits, -1, dtype=np.int64)
+def _key_table(
+    keys: NDArray[np.int64], cols: NDArray[np.int64], bits: int, packed: bool
+) -> NDArray[np.int64]:
+    """An open-addressing table of n-gram keys and their terms' columns (-1: an empty slot).
+    ``packed`` (every key below 2**31): slot s holds ``key << 32 | column``, 8 bytes a slot;
+    else the key at 2s and the column at 2s + 1, side by side. Either way a look-up reads
+    one cache line; packed, the table is half the size, and more of it stays in cache."""
+    table = np.full((1 if packed else 2) << bits, -1, dtype=np.int64)
     mask, shift = (1 << bits) - 1, np.uint64(64 - bits)
     for j in range(len(keys)):
         s = _slot(np.uint64(keys[j]), shift)
-        while table[2 * s] >= 0:
-            s = (s + 1) & mask
-        table[2 * s] = keys[j]
-        table[2 * s + 1] = cols[j]
+        if packed:
+            while table[s] >= 0:
+                s = (s + 1) & mask
+            table[s] = (keys[j] << 32) | cols[j]
+        else:
+            while table[2 * s] >= 0:
+                s = (s + 1) & mask
+            table[2 * s] = keys[j]
+            table[2 * s + 1] = cols[j]
     return table
 
 
@@ -174,6 +183,7 @@ class CharTable:
     single: NDArray[np.int64]  # a character's number -> its own term's column (or -1)
     table: NDArray[np.int64]  # the longer terms' keys and columns (``_key_table``)
     shift: np.uint64
+    packed: bool  # the table's layout: one int64 a slot (every key below 2**31) or two
 
     @classmethod
     def of(
@@ -194,14 +204,16 @@ class CharTable:
         single[keys[one]] = np.flatnonzero(one)
         longer = np.flatnonzero(~one)
         bits = _table_bits(len(longer))
+        packed = alphabet.bits * ngram_range[1] <= 31
         return cls(
             alphabet.table,
             alphabet.bits,
             (int(ngram_range[0]), int(ngram_range[1])),
             cjk_only,
             single,
-            _key_table(keys[longer], longer, bits),
+            _key_table(keys[longer], longer, bits, packed),
             np.uint64(64 - bits),
+            packed,
         )
 
 
@@ -220,6 +232,7 @@ _NO_CHARS = CharTable(
     np.full(2, -1, dtype=np.int64),
     np.full(32, -1, dtype=np.int64),
     np.uint64(60),
+    False,
 )
 
 
@@ -254,9 +267,18 @@ def _word_column(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _key_column(key: int, table: NDArray[np.int64], shift: np.uint64) -> int:
-    mask = (len(table) >> 1) - 1
+def _key_column(key: int, table: NDArray[np.int64], shift: np.uint64, packed: bool) -> int:
     s = _slot(np.uint64(key), shift)
+    if packed:
+        mask = len(table) - 1
+        while True:
+            v = table[s]
+            if v < 0:
+                return -1
+            if v >> 32 == key:
+                return v & 0xFFFFFFFF
+            s = (s + 1) & mask
+    mask = (len(table) >> 1) - 1
     while True:
         k = table[2 * s]
         if k == key:
@@ -455,6 +477,7 @@ def _count(
     c_single: NDArray[np.int64],
     c_table: NDArray[np.int64],
     c_shift: np.uint64,
+    c_packed: bool,
     c_offset: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
     """Each text's columns (word columns, then character columns from ``c_offset``), sorted,
@@ -492,7 +515,11 @@ def _count(
             found = _grown(found, k, m)
             for i in range(m):
                 key = keys[i]
-                j = c_single[key] if key < len(c_single) else _key_column(key, c_table, c_shift)
+                j = (
+                    c_single[key]
+                    if key < len(c_single)
+                    else _key_column(key, c_table, c_shift, c_packed)
+                )
                 if j >= 0:
                     found[k] = c_offset + j
                     k += 1
@@ -593,6 +620,7 @@ def tfidf_rows(
         c.single,
         c.table,
         c.shift,
+        c.packed,
         n_words,
     )
     _tfidf(indptr, indices, data, idf, sublinear_tf, n_words)

@@ -94,6 +94,23 @@ def test_long_texts_and_many_of_them_count_linearly() -> None:
     )
 
 
+@pytest.mark.parametrize("ngram_range", [(1, 2), (1, 3)])
+def test_both_table_layouts_count_what_scikit_learn_counts(ngram_range: tuple[int, int]) -> None:
+    """Keys of up to 31 bits go in the packed table (one int64 a slot), longer ones in the
+    wide one: 3,000 characters need 12 bits each, so bigrams are packed, trigrams not; both
+    give scikit-learn's rows."""
+    rng = np.random.default_rng(5)
+    chars = [chr(0x4E00 + i) for i in range(3000)]
+    train = ["".join(rng.choice(chars, 40)) for _ in range(200)]
+    test = ["".join(rng.choice(chars, 60)) for _ in range(20)] + [train[0]]
+    _, reference = _vectorizers(train, ngram_range)
+    block = _block("chars", ngram_range, reference)
+    assert block._table.packed is (ngram_range[1] == 2)
+    ours, theirs = block.transform(test), reference.transform(test)
+    assert np.array_equal(ours.indices, theirs.indices)
+    assert np.allclose(ours.data, theirs.data, rtol=1e-6, atol=0)
+
+
 def test_a_term_listed_twice_or_too_long_is_refused() -> None:
     idf = np.ones(2, dtype=np.float32)
     with pytest.raises(ValueError, match="twice"):
