@@ -30,14 +30,16 @@ VARIANTS = {
     "default": "",
     # issue 11: each choice of the stacked default switched off alone, then all together
     "no second level (folds, mean of paragraphs)": "stacking=false",
-    "one validation split, no second level": "cv_folds=0,stacking=false,rare_label_cuts=0",
+    "one validation split, no second level": "cv_folds=0,stacking=false,label_names=false",
     "drop rare labels": "rare_labels=drop",
     "liblinear tol 1e-4": "tol=0.0001",
     "5 folds": "cv_folds=5",
     "no own cuts for rare labels": "rare_label_cuts=0",
     "own cuts unshrunk": "cut_shrinkage=0",
     "own cuts for labels on < 20 documents, unshrunk": "rare_label_cuts=20,cut_shrinkage=0",
-    "previous defaults": "cv_folds=0,stacking=false,rare_labels=drop,tol=0.0001,rare_label_cuts=0",
+    "previous defaults": (
+        "cv_folds=0,stacking=false,rare_labels=drop,tol=0.0001,label_names=false"
+    ),
     "character 1-2-grams, prune 0.05": "char_ngram_max=2,prune_below=0.05",
     "character 1-2-grams": "char_ngram_max=2",
     "character 1-3-grams, prune 0.05": "char_ngram_max=3,prune_below=0.05",
@@ -51,7 +53,7 @@ VARIANTS = {
     "balanced class weights": "class_weight=balanced",
     "logistic regression": "learner=logistic",
     "SGD, modified Huber": "learner=sgd",
-    "10 nearest documents blended": "neighbours=10,cv_folds=0,stacking=false,rare_label_cuts=0",
+    "10 nearest documents blended": "neighbours=10,cv_folds=0,stacking=false,label_names=false",
     "per-label thresholds": "label_thresholds=true",
     "max of paragraph scores": "stacking=false,aggregation=max",
     "length-weighted mean": "stacking=false,aggregation=weighted",

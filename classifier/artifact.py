@@ -31,15 +31,17 @@ from classifier.errors import IncompatibleModelError
 from classifier.features import Features, TermBlock
 from classifier.linear import LinearWeights
 from classifier.model import Prediction, Scorer, TopicClassifier
+from classifier.names import LabelNames
 from classifier.neighbours import NeighbourIndex
 from classifier.stacking import Stacker
+from classifier.text import prepare_paragraph
 from classifier.thresholds import LEVELS, Thresholds
 
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 META_FILE = "metadata.json"
 FILES = (MODEL_FILE, ARRAYS_FILE)
-FORMAT_VERSION = 3  # 3: the second level (stacker) and its arrays
+FORMAT_VERSION = 4  # 3: the second level (stacker) and its arrays; 4: the labels' names
 # what the last format with a pickled model left in a version folder
 LEGACY_FILE = "model.joblib"
 # the most an array of a model file may hold once read (bounds memory on a crafted file)
@@ -154,6 +156,8 @@ def _encode(model: TopicClassifier) -> tuple[dict[str, Any], dict[str, NDArray[A
             "candidates": st.candidates,
             "calibration": {"a": st.calibration.a, "b": st.calibration.b},
         }
+    if model.names is not None:
+        arrays["names.weight"] = np.asarray(model.names.weight, dtype=np.float32)
     description = {
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(),
@@ -164,6 +168,9 @@ def _encode(model: TopicClassifier) -> tuple[dict[str, Any], dict[str, NDArray[A
         "aggregation": scorer.aggregation,
         "neighbours": neighbours,
         "stacker": stacker,
+        # the names' feature columns are made again from the labels at load (the text path
+        # and the features are the model's): only each label's weight is stored
+        "names": model.names is not None,
         "thresholds": {
             "level": dict(model.thresholds.level),
             "per_label": list(model.thresholds.per_label),
@@ -479,7 +486,18 @@ def _decode(d: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> TopicClassifi
             candidates,
             Calibration(float(st["calibration"]["a"]), float(st["calibration"]["b"])),
         )
-    return TopicClassifier(cfg, labels, scorer, Thresholds(level, per_label), stacker)
+    names = None
+    if d["names"] is not None and d["names"] is not False:
+        if d["names"] is not True:
+            raise ValueError("names: expected true or false")
+        weight = _array(arrays, "names.weight", np.float32, (len(labels),))
+        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+            raise ValueError("array names.weight: weights must be finite and >= 0")
+        settings = cfg.text
+        names = LabelNames.of(
+            labels, lambda name: prepare_paragraph(name, settings), features, weight
+        )
+    return TopicClassifier(cfg, labels, scorer, Thresholds(level, per_label), stacker, names)
 
 
 def _array(

@@ -262,6 +262,11 @@ class TrainingConfig:
     # best; replaces ``aggregation`` for document scores. Needs cv_folds >= 2
     stacking: bool = True
     stack_candidates: int = setting(30, ge=1, le=MAX_LABELS)
+    # the labels' names as evidence (classifier.names): a document saying a label's name
+    # scores higher for it, the more so the fewer its training documents; how much is chosen
+    # on the out-of-fold scores (best macro-F1 at no loss of micro-F1; none if nothing
+    # gains). On held-out fifths of train/: BENCHMARKS.md §1. Needs cv_folds >= 2
+    label_names: bool = True
     # decisions
     aggregation: Aggregation = "mean"
     # one threshold per label (tuned on validation) for labels with at least
@@ -300,6 +305,11 @@ class TrainingConfig:
             not self.stacking or self.cv_folds >= 2,
             "stacking",
             "needs out-of-fold scores: set 'cv_folds' >= 2 (or 'stacking' = false)",
+        )
+        _check(
+            not self.label_names or self.cv_folds >= 2,
+            "label_names",
+            "are weighed on out-of-fold scores: set 'cv_folds' >= 2 (or 'label_names' = false)",
         )
         _check(
             self.rare_label_cuts == 0 or self.cv_folds >= 2,

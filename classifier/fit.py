@@ -26,9 +26,12 @@ from classifier.features import fit_features, fit_features_chunked, stacked
 from classifier.labels import choose_labels, label_matrix
 from classifier.linear import LinearWeights, fit_one_vs_rest
 from classifier.model import Scorer, TopicClassifier, aggregate, mix
+from classifier.names import LabelNames, boost, document_similarity
+from classifier.names import choose as choose_names
 from classifier.neighbours import NeighbourIndex
 from classifier.progress import ProgressHook, no_progress
 from classifier.stacking import MULTI_VIEW_SHARE, document_views, fit_stacker
+from classifier.text import prepare_paragraph
 from classifier.thresholds import Thresholds, cross_fitted_metrics, fit_thresholds
 
 
@@ -320,6 +323,27 @@ def fit_cross_validated(
             None if oof_whole is None else calibration.apply(oof_whole),
         )
     lap("second_level" if cfg.stacking else "aggregation")
+    names = None
+    if cfg.label_names:
+        settings = cfg.text
+        unweighted = LabelNames.of(
+            labels,
+            lambda name: prepare_paragraph(name, settings),
+            features,
+            np.zeros(len(labels)),
+        )
+        similarity = document_similarity(unweighted.paragraph_similarity(x_par), par_doc, n_docs)
+
+        def measure(scores: np.ndarray) -> tuple[float, float]:
+            r = cross_fitted_metrics(scores, data.doc_tags, labels, cfg, np.arange(n_docs), folds)
+            return r["micro"]["f1"], r["macro"]["f1"]
+
+        positives = np.asarray(doc_gold.sum(axis=0)).ravel()
+        weight, cv["names"] = choose_names(doc_scores, similarity, positives, measure)
+        if weight is not None:
+            names = replace(unweighted, weight=weight)
+            doc_scores = boost(doc_scores, similarity, weight)
+        lap("names")
     level: dict[str, float] = {}
     per_label = {}
     results = {}
@@ -336,7 +360,9 @@ def fit_cross_validated(
     lap("thresholds")
     cv["seconds"] = seconds
     scorer = Scorer(features, weights, calibration, aggregation=cfg.aggregation)
-    model = TopicClassifier(cfg, tuple(labels), scorer, Thresholds(level, per_label), stacker)
+    model = TopicClassifier(
+        cfg, tuple(labels), scorer, Thresholds(level, per_label), stacker, names
+    )
     report = FitReport(
         labels_dropped=dropped,
         labels_unlearnable=[],

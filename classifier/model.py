@@ -16,6 +16,7 @@ from classifier.dataset import join_by_document
 from classifier.decision import Threshold, decide
 from classifier.features import Features
 from classifier.linear import LinearWeights
+from classifier.names import LabelNames
 from classifier.neighbours import NeighbourIndex
 from classifier.stacking import Stacker, document_views
 from classifier.text import PreparedText, prepare_paragraph, prepare_text
@@ -193,6 +194,8 @@ class TopicClassifier:
     scorer: Scorer
     thresholds: Thresholds = field(default_factory=Thresholds)
     stacker: Stacker | None = None
+    # the labels' names as evidence for the document scores (``classifier.names``)
+    names: LabelNames | None = None
 
     def __post_init__(self) -> None:
         if self.scorer.weights.n_labels != len(self.labels):
@@ -202,6 +205,11 @@ class TopicClassifier:
                 raise ValueError("one level-2 weight column per label")
             if self.scorer.neighbours is not None:
                 raise ValueError("a stacked model blends no neighbours")
+        if self.names is not None and self.names.vectors.shape != (
+            self.scorer.features.n_features,
+            len(self.labels),
+        ):
+            raise ValueError("one name column per label, one row per feature")
 
     @property
     def n_labels(self) -> int:
@@ -268,20 +276,35 @@ class TopicClassifier:
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Document and paragraph scores of prepared paragraphs (``par_doc``: each one's
         document), as ``score_documents`` computes them: the second level's document scores
-        when the model has one, else the paragraph scores aggregated."""
+        when the model has one, else the paragraph scores aggregated; then, with ``names``,
+        moved by the labels' names (``classifier.names``)."""
         score = self.score_prepared if self.stacker is None else self.scorer.decisions
-        if checkpoint is None or len(tokens) <= SCORE_SLICE:
-            par_scores = score(tokens)
-        else:
-            parts = []
-            for start in range(0, len(tokens), SCORE_SLICE):
+        names = self.names
+
+        def scored(part: Sequence[str]) -> tuple[NDArray[np.float32], sp.csr_matrix | None]:
+            if names is None:
+                return score(part), None
+            x = self.scorer.transform(part)  # once, for the weights and the names
+            values = self.scorer.weights.decision(x)
+            if self.stacker is None:
+                values = self.scorer.blend(x, self.scorer.calibration.apply(values))
+            return values, names.paragraph_similarity(x)
+
+        step = MAX_SCORE_ROWS if checkpoint is None else SCORE_SLICE
+        parts = []
+        for start in range(0, max(len(tokens), 1), step):
+            if checkpoint is not None and len(tokens) > SCORE_SLICE:
                 checkpoint()
-                parts.append(score(tokens[start : start + SCORE_SLICE]))
-            par_scores = np.vstack(parts)
+            parts.append(scored(tokens[start : start + step]))
+        par_scores = parts[0][0] if len(parts) == 1 else np.vstack([p[0] for p in parts])
         if self.stacker is not None:
             docs = self.stacked_scores(tokens, par_doc, n_docs, par_scores, checkpoint)
-            return docs, self.scorer.calibration.apply(par_scores)
-        docs = self.scorer.document_scores(tokens, par_doc, par_len, n_docs, par_scores)
+            par_scores = self.scorer.calibration.apply(par_scores)
+        else:
+            docs = self.scorer.document_scores(tokens, par_doc, par_len, n_docs, par_scores)
+        if names is not None:
+            similarity = sp.vstack([p[1] for p in parts], format="csr")
+            docs = names.boosted(docs, similarity, par_doc)
         return docs, par_scores
 
     def stacked_scores(

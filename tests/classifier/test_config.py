@@ -168,8 +168,8 @@ RELATIONS = {
     "min_labels": {"max_labels": 1000},
     "char_ngram_min": {"char_ngram_max": 0},
     # one validation split, not folds: no second level, and room for neighbours
-    "cv_folds": {"stacking": False, "rare_label_cuts": 0},
-    "neighbours": {"cv_folds": 0, "stacking": False, "rare_label_cuts": 0},
+    "cv_folds": {"stacking": False, "rare_label_cuts": 0, "label_names": False},
+    "neighbours": {"cv_folds": 0, "stacking": False, "rare_label_cuts": 0, "label_names": False},
 }
 
 

@@ -18,7 +18,9 @@ from classifier.neighbours import NeighbourIndex, unit_rows
 from classifier.registry import load_model
 
 # neighbours are weighed on one validation split (not on folds, without a second level)
-RJIEBA = TrainingConfig(segmenter="rjieba", cv_folds=0, stacking=False, rare_label_cuts=0)
+RJIEBA = TrainingConfig(
+    segmenter="rjieba", cv_folds=0, stacking=False, rare_label_cuts=0, label_names=False
+)
 
 DOCS = sp.csr_matrix(
     np.array(
@@ -73,7 +75,12 @@ def test_fixed_weight_blends_linear_and_neighbour_scores(
     from training.train import train
 
     cfg = TrainingConfig(
-        neighbours=3, neighbour_weight=0.5, cv_folds=0, stacking=False, rare_label_cuts=0
+        neighbours=3,
+        neighbour_weight=0.5,
+        cv_folds=0,
+        stacking=False,
+        rare_label_cuts=0,
+        label_names=False,
     )
     result = train([sample_dir], tmp_path, name="nb", config=cfg)
     assert result.metadata["decision"]["neighbours"]["k"] == 3

@@ -172,7 +172,11 @@ def test_saved_and_loaded_to_the_bit(tmp_path: Path, corpus, stacked) -> None:
         ({"neighbours": 5}, ["'neighbours'", "'cv_folds' = 0"]),
         ({"stack_candidates": 0}, ["'stack_candidates'", "from 1 to 1000"]),
         ({"cv_folds": 11}, ["'cv_folds'", "from 0 to 10"]),
-        ({"rare_label_cuts": 5, "cv_folds": 0, "stacking": False}, ["'rare_label_cuts'"]),
+        (
+            {"rare_label_cuts": 5, "cv_folds": 0, "stacking": False, "label_names": False},
+            ["'rare_label_cuts'"],
+        ),
+        ({"cv_folds": 0, "stacking": False}, ["'label_names'", "'cv_folds' >= 2"]),
     ],
 )
 def test_settings_that_cannot_work_are_refused(fields, words) -> None:
@@ -182,7 +186,7 @@ def test_settings_that_cannot_work_are_refused(fields, words) -> None:
 
 
 def test_one_validation_split_still_works(corpus) -> None:
-    cfg = CFG.replace(cv_folds=0, stacking=False, rare_label_cuts=0).resolved()
+    cfg = CFG.replace(cv_folds=0, stacking=False, rare_label_cuts=0, label_names=False).resolved()
     model, report = fit_classifier(corpus[0], cfg)
     assert model.stacker is None and report.n_validation_documents < corpus[0].n_documents
     assert evaluate_prepared(model, corpus[1])["document"]["micro"]["f1"] >= 0.8

@@ -68,7 +68,9 @@ def test_train_reports_skips_and_rare_labels(
     (small_corpus / "bad_empty.txt").write_bytes(b"")
     write_seed(small_corpus / "rare.txt", "RARE TAG|EDUCATION|", "学校教育和女童入学率。" * 5)
     # rare labels dropped, one validation split: what happens to a tag on one document
-    cfg = TrainingConfig(rare_labels="drop", cv_folds=0, stacking=False, rare_label_cuts=0)
+    cfg = TrainingConfig(
+        rare_labels="drop", cv_folds=0, stacking=False, rare_label_cuts=0, label_names=False
+    )
     result = train([small_corpus], tmp_path / "models", name="small", config=cfg, jobs=1)
     meta = result.metadata
     assert result.folder.parent == tmp_path / "models" / "small"

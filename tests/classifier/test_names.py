@@ -1,0 +1,162 @@
+"""The labels' names as evidence: the arithmetic of the boost, the rule that chooses it, and
+a corpus of rare labels that say their own names, fitted, saved and loaded."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from classifier.config import TrainingConfig
+from classifier.corpus import Document
+from classifier.dataset import PreparedCorpus, prepare_corpus
+from classifier.errors import IncompatibleModelError
+from classifier.fit import fit_classifier
+from classifier.names import NAME_PRIOR_DOCS, NAME_WEIGHTS, boost, choose, label_weights
+from classifier.registry import load_model, save_model
+from training.evaluate import evaluate_prepared
+
+CFG = TrainingConfig(segmenter="rjieba")
+
+
+def test_the_boost_moves_a_score_in_logit_space_only_where_a_name_is_said() -> None:
+    scores = np.array([[0.2, 0.6, 0.9], [0.5, 0.01, 0.3]], dtype=np.float32)
+    similarity = sp.csr_matrix(np.array([[0.0, 0.5, 0.0], [1.0, 0.0, 0.25]], dtype=np.float32))
+    weight = np.array([2.0, 4.0, 0.0], dtype=np.float32)
+    out = boost(scores, similarity, weight)
+    expected = scores.astype(np.float64).copy()
+    for r, c in ((0, 1), (1, 0), (1, 2)):
+        z = np.log(scores[r, c] / (1 - scores[r, c])) + weight[c] * similarity[r, c]
+        expected[r, c] = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert out[0, 0] == scores[0, 0] and out[0, 2] == scores[0, 2]  # no name said: as it was
+    assert out[1, 2] == pytest.approx(scores[1, 2], rel=1e-6)  # a weight of zero: as it was
+    assert np.array_equal(boost(scores, sp.csr_matrix(scores.shape), weight), scores)
+
+
+def test_a_name_counts_less_the_more_training_documents_a_label_has() -> None:
+    w = label_weights(np.array([0, 10, 100]), 10.0, 8.0)
+    np.testing.assert_allclose(w, [8.0, 4.0, 8.0 / 11.0], rtol=1e-6)
+
+
+def test_names_are_chosen_only_for_more_macro_f1_at_no_loss_of_micro_f1() -> None:
+    scores = np.full((2, 2), 0.5, dtype=np.float32)
+    similarity = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]], dtype=np.float32))
+    positives = np.array([1, 1])
+
+    def measure_with(micro_drop: float):
+        def measure(s: np.ndarray) -> tuple[float, float]:
+            lift = float(s[0, 0] - 0.5)  # grows with the weight tried
+            return 0.8 - micro_drop * lift, 0.4 + lift
+
+        return measure
+
+    weight, report = choose(scores, similarity, positives, measure_with(0.0))
+    assert report["chosen"] == {"prior_docs": NAME_PRIOR_DOCS[-1], "weight": NAME_WEIGHTS[-1]}
+    assert weight is not None
+    assert weight[0] == pytest.approx(NAME_WEIGHTS[-1] / (1 + 1 / NAME_PRIOR_DOCS[-1]))
+    assert len(report["tried"]) == 1 + len(NAME_PRIOR_DOCS) * len(NAME_WEIGHTS)
+    weight, report = choose(scores, similarity, positives, measure_with(1e-3))
+    assert weight is None and report["chosen"] is None  # every weight costs micro-F1
+
+
+NOISE = [f"杂{i}" for i in range(200)]
+COMMON = ["经济", "体育", "教育"]
+RARE = [
+    "火山",
+    "冰川",
+    "沙漠",
+    "森林",
+    "海洋",
+    "草原",
+    "峡谷",
+    "湖泊",
+    "河流",
+    "岛屿",
+    "高原",
+    "盆地",
+]
+
+
+def named_corpus(seed: int, rare_docs: int) -> list[Document]:
+    """Three common labels with words of their own, and twelve rare labels (``rare_docs``
+    documents each) whose documents say the label's name and nothing else of theirs."""
+    rng = random.Random(seed)
+    docs = []
+    for d in range(240):
+        topic = d % 3
+        words = [f"{COMMON[topic]}词{rng.randrange(20)}" for _ in range(12)]
+        words += rng.choices(NOISE, k=40)
+        tags = [COMMON[topic]]
+        if d < rare_docs * len(RARE):
+            rare = RARE[d % len(RARE)]
+            words += [rare] * 2
+            tags.append(rare)
+        rng.shuffle(words)
+        docs.append(Document(f"n{seed}-{d}", " ".join(words), tuple(sorted(tags))))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def named() -> tuple[PreparedCorpus, PreparedCorpus]:
+    text = CFG.resolved().text
+    return prepare_corpus(named_corpus(1, 2), text), prepare_corpus(named_corpus(2, 1), text)
+
+
+def test_rare_labels_that_say_their_names_are_found_and_survive_a_save(
+    named, tmp_path: Path
+) -> None:
+    model, report = fit_classifier(named[0], CFG.resolved())
+    chosen = report.cross_validation["names"]["chosen"]
+    assert chosen is not None and model.names is not None
+    without, _ = fit_classifier(named[0], CFG.replace(label_names=False).resolved())
+    assert without.names is None
+    ours, theirs = evaluate_prepared(model, named[1]), evaluate_prepared(without, named[1])
+    assert ours["document"]["macro"]["f1"] > theirs["document"]["macro"]["f1"] + 0.05
+    assert ours["document"]["micro"]["f1"] >= theirs["document"]["micro"]["f1"] - 0.01
+    save_model(tmp_path, "named", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa")
+    again = load_model(tmp_path, "named").model
+    assert again.names is not None
+    assert np.array_equal(again.names.weight, model.names.weight)
+    assert (again.names.vectors != model.names.vectors).nnz == 0
+    texts = [named[1].texts[0], " ".join([RARE[3], *NOISE[:30]])]
+    assert again.predict(texts) == model.predict(texts)
+
+
+@pytest.mark.parametrize(
+    "weight", [[-1.0], [float("nan")], "short"], ids=["negative", "nan", "wrong length"]
+)
+def test_a_crafted_names_weight_is_refused(named, tmp_path: Path, weight) -> None:
+    model, _ = fit_classifier(named[0], CFG.resolved())
+    folder = save_model(
+        tmp_path, "named", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
+    )
+    with np.load(folder / "arrays.npz") as npz:
+        arrays = dict(npz)
+    n = len(model.labels)
+    arrays["names.weight"] = (
+        np.ones(n - 1, dtype=np.float32)
+        if weight == "short"
+        else np.full(n, weight[0], dtype=np.float32)
+    )
+    np.savez_compressed(folder / "arrays.npz", **arrays)
+    _rehash(folder)
+    with pytest.raises(IncompatibleModelError, match="names.weight"):
+        load_model(tmp_path, "named")
+
+
+def _rehash(folder: Path) -> None:
+    """The metadata's size and checksum of arrays.npz made right again (the tampering
+    under test is of the content, not of the checksum)."""
+    from classifier.artifact import ARRAYS_FILE, META_FILE, sha256_file
+
+    meta = json.loads((folder / META_FILE).read_text())
+    meta["files"][ARRAYS_FILE] = {
+        "bytes": (folder / ARRAYS_FILE).stat().st_size,
+        "sha256": sha256_file(folder / ARRAYS_FILE),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta))
