@@ -34,7 +34,6 @@ from classifier.model import Prediction, Scorer, TopicClassifier
 from classifier.names import LabelNames
 from classifier.neighbours import NeighbourIndex
 from classifier.stacking import Stacker
-from classifier.text import prepare_paragraph
 from classifier.thresholds import LEVELS, Thresholds
 
 MODEL_FILE = "model.json"
@@ -487,16 +486,13 @@ def _decode(d: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> TopicClassifi
             Calibration(float(st["calibration"]["a"]), float(st["calibration"]["b"])),
         )
     names = None
-    if d["names"] is not None and d["names"] is not False:
-        if d["names"] is not True:
-            raise ValueError("names: expected true or false")
+    if d["names"] is not None and type(d["names"]) is not bool:
+        raise ValueError("names: expected true or false")
+    if d["names"]:
         weight = _array(arrays, "names.weight", np.float32, (len(labels),))
         if not np.all(np.isfinite(weight)) or np.any(weight < 0):
             raise ValueError("array names.weight: weights must be finite and >= 0")
-        settings = cfg.text
-        names = LabelNames.of(
-            labels, lambda name: prepare_paragraph(name, settings), features, weight
-        )
+        names = LabelNames.of(labels, cfg.text, features, weight)
     return TopicClassifier(cfg, labels, scorer, Thresholds(level, per_label), stacker, names)
 
 

@@ -31,7 +31,6 @@ from classifier.names import choose as choose_names
 from classifier.neighbours import NeighbourIndex
 from classifier.progress import ProgressHook, no_progress
 from classifier.stacking import MULTI_VIEW_SHARE, document_views, fit_stacker
-from classifier.text import prepare_paragraph
 from classifier.thresholds import Thresholds, cross_fitted_metrics, fit_thresholds
 
 
@@ -325,13 +324,7 @@ def fit_cross_validated(
     lap("second_level" if cfg.stacking else "aggregation")
     names = None
     if cfg.label_names:
-        settings = cfg.text
-        unweighted = LabelNames.of(
-            labels,
-            lambda name: prepare_paragraph(name, settings),
-            features,
-            np.zeros(len(labels)),
-        )
+        unweighted = LabelNames.of(labels, cfg.text, features, np.zeros(len(labels)))
         similarity = document_similarity(unweighted.paragraph_similarity(x_par), par_doc, n_docs)
 
         def measure(scores: np.ndarray) -> tuple[float, float]:

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.features import Features
+from classifier.text import TextSettings, prepare_paragraph
 
 NAME_PRIOR_DOCS = (10.0, 30.0, 100.0)
 NAME_WEIGHTS = (2.0, 4.0, 8.0, 16.0)
@@ -46,12 +47,13 @@ class LabelNames:
     def of(
         cls,
         labels: Sequence[str],
-        prepare: Callable[[str], str],
+        settings: TextSettings,
         features: Features,
         weight: NDArray[np.floating],
     ) -> LabelNames:
-        """Each label's name prepared as a paragraph (``prepare``) and featurised."""
-        rows = features.transform([prepare(label) for label in labels])
+        """Each label's name prepared as a paragraph (the model's text ``settings``) and
+        featurised."""
+        rows = features.transform([prepare_paragraph(label, settings) for label in labels])
         return cls(sp.csr_matrix(rows.T, dtype=np.float32), np.asarray(weight, dtype=np.float32))
 
     def paragraph_similarity(self, x: sp.csr_matrix) -> sp.csr_matrix:
