@@ -281,14 +281,14 @@ class TopicClassifier:
         score = self.score_prepared if self.stacker is None else self.scorer.decisions
         names = self.names
 
-        def scored(part: Sequence[str]) -> tuple[NDArray[np.float32], sp.csr_matrix | None]:
+        def scored(part: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
             if names is None:
                 return score(part), None
             x = self.scorer.transform(part)  # once, for the weights and the names
             values = self.scorer.weights.decision(x)
             if self.stacker is None:
                 values = self.scorer.blend(x, self.scorer.calibration.apply(values))
-            return values, names.paragraph_similarity(x)
+            return values, names.paragraph_similarity_dense(x)
 
         step = MAX_SCORE_ROWS if checkpoint is None else SCORE_SLICE
         parts = []
@@ -303,7 +303,7 @@ class TopicClassifier:
         else:
             docs = self.scorer.document_scores(tokens, par_doc, par_len, n_docs, par_scores)
         if names is not None:
-            similarity = sp.vstack([p[1] for p in parts], format="csr")
+            similarity = parts[0][1] if len(parts) == 1 else np.vstack([p[1] for p in parts])
             docs = names.boosted(docs, similarity, par_doc)
         return docs, par_scores
 

@@ -28,10 +28,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.features import Features
+from classifier.native import dense_product
 from classifier.text import TextSettings, prepare_paragraph
 
 NAME_PRIOR_DOCS = (10.0, 30.0, 100.0)
 NAME_WEIGHTS = (2.0, 4.0, 8.0, 16.0)
+# paragraphs' or documents' similarities to the names: sparse in training (every training
+# paragraph at once), dense in prediction (a slice of rows, as their scores are)
+Similarity = sp.csr_matrix | NDArray[np.float32]
 # scores are clipped this far from 0 and 1 before their logit
 _EDGE = 1e-6
 
@@ -61,10 +65,15 @@ class LabelNames:
         feature with a paragraph)."""
         return sp.csr_matrix(x @ self.vectors, dtype=np.float32)
 
+    def paragraph_similarity_dense(self, x: sp.csr_matrix) -> NDArray[np.float32]:
+        """``paragraph_similarity`` as a dense array (the same sums, in the same order), for
+        rows already scored densely: no sparse result to build for a few paragraphs."""
+        return dense_product(x, self.vectors)
+
     def boosted(
         self,
         doc_scores: NDArray[np.floating],
-        par_similarity: sp.csr_matrix,
+        par_similarity: sp.csr_matrix | NDArray[np.float32],
         par_doc: NDArray[np.integer],
     ) -> NDArray[np.float32]:
         """Document scores in [0, 1] moved by their names' evidence."""
@@ -74,9 +83,10 @@ class LabelNames:
 
 
 def document_similarity(
-    par_similarity: sp.csr_matrix, par_doc: NDArray[np.integer], n_docs: int
-) -> sp.csr_matrix:
-    """The mean of each document's paragraphs' similarities (every document has one)."""
+    par_similarity: Similarity, par_doc: NDArray[np.integer], n_docs: int
+) -> Similarity:
+    """The mean of each document's paragraphs' similarities (every document has one),
+    sparse or dense as the paragraphs' are."""
     par_doc = np.asarray(par_doc, dtype=np.int64)
     if len(par_doc) == n_docs:
         return par_similarity
@@ -86,21 +96,28 @@ def document_similarity(
         shape=(n_docs, len(par_doc)),
         dtype=np.float32,
     )
+    if isinstance(par_similarity, np.ndarray):
+        return np.asarray(mean @ par_similarity, dtype=np.float32)
     return sp.csr_matrix(mean @ par_similarity, dtype=np.float32)
 
 
 def boost(
-    scores: NDArray[np.floating], similarity: sp.csr_matrix, weight: NDArray[np.floating]
+    scores: NDArray[np.floating], similarity: Similarity, weight: NDArray[np.floating]
 ) -> NDArray[np.float32]:
     """``sigmoid(logit(scores) + weight * similarity)``, only where a similarity is non-zero
-    (elsewhere the scores are returned as they were)."""
+    (elsewhere the scores are returned as they were); ``similarity`` sparse or dense."""
     out = np.array(scores, dtype=np.float32)
-    sim = sp.coo_matrix(similarity)
-    if not sim.nnz:
+    if isinstance(similarity, np.ndarray):
+        row, col = np.nonzero(similarity)
+        values = similarity[row, col]
+    else:
+        sim = sp.coo_matrix(similarity)
+        row, col, values = sim.row, sim.col, sim.data
+    if not len(row):
         return out
-    p = np.clip(out[sim.row, sim.col].astype(np.float64), _EDGE, 1 - _EDGE)
-    z = np.log(p / (1 - p)) + np.asarray(weight, dtype=np.float64)[sim.col] * sim.data
-    out[sim.row, sim.col] = 1 / (1 + np.exp(-z))
+    p = np.clip(out[row, col].astype(np.float64), _EDGE, 1 - _EDGE)
+    z = np.log(p / (1 - p)) + np.asarray(weight, dtype=np.float64)[col] * values
+    out[row, col] = 1 / (1 + np.exp(-z))
     return out
 
 
