@@ -168,6 +168,16 @@ class Evidence(BaseModel):
     )
 
 
+class NameEvidence(Evidence):
+    """A term the text shares with a tag's name, and how much it raised the tag's score."""
+
+    contribution: float = Field(
+        gt=0.0,
+        description="Its part of the rise the tag's name gave the document's score (logit "
+        "units): mean TF-IDF value over the paragraphs × the name's value × the name weight.",
+    )
+
+
 class TagScore(BaseModel):
     tag: str
     score: float = Field(ge=0.0, le=1.0)
@@ -175,6 +185,12 @@ class TagScore(BaseModel):
         None,
         exclude_if=lambda v: v is None,
         description="With 'explain': the terms that raised this tag's score most, highest first.",
+    )
+    name_evidence: list[NameEvidence] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="With 'explain', for a document's tag whose name the text shares terms "
+        "with (models that read the labels' names): those terms, highest first.",
     )
 
 

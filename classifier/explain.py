@@ -13,12 +13,18 @@ A paragraph's evidence is its own row's; a document's follows the model's aggreg
 linear terms: the mean (or length-weighted mean) of its paragraphs' contributions, for
 ``max`` those of the paragraph with the highest decision value for the label, for ``whole``
 those of the whole text as one row (``mean+whole``: half of each).
+
+A model that reads the labels' names (``classifier.names``) moves a document's score for a
+tag whose name shares terms with the text; that rise is explained too, by the shared terms:
+a term's part is its mean TF-IDF value over the paragraphs times the name's value for it
+times the label's name weight, so the parts add up to the logit shift the name gave. A
+shift under ``MIN_NAME_SHIFT`` is not listed: it moved the score by a point at most.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -28,6 +34,7 @@ from numpy.typing import NDArray
 
 from classifier.features import _SPACE_IN_CJK, Features
 from classifier.linear import LinearWeights
+from classifier.names import LabelNames
 from classifier.offsets import Spans
 from classifier.text import PreparedText, TextSettings, prepare_text
 
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 DEFAULT_TERMS = 5
 MAX_TERMS = 20
 MAX_SPANS = 16  # occurrences listed per term (the first ones in the text)
+# the smallest logit shift by a tag's name that is explained (x 0.25 at most in probability)
+MIN_NAME_SHIFT = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class Explanation:
 
     tags: dict[str, list[Evidence]]
     paragraphs: list[dict[str, list[Evidence]]] | None = None
+    # document tags whose name the text shares terms with: those terms, each with its part
+    # of the logit shift the name gave the score (see the module's docstring)
+    names: dict[str, list[Evidence]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ def explain_predictions(
         scorer.aggregation,
         n_terms,
         checkpoint,
+        model.names,
     )
 
 
@@ -153,8 +166,10 @@ def explain_texts(
     aggregation: str = "mean",
     n_terms: int = DEFAULT_TERMS,
     checkpoint: Callable[[], None] | None = None,
+    names: LabelNames | None = None,
 ) -> list[Explanation]:
-    """The evidence of each text's ``tags`` (and of each paragraph's ``paragraph_tags``)."""
+    """The evidence of each text's ``tags`` (and of each paragraph's ``paragraph_tags``);
+    with the model's ``names``, also of what the tags' names added to the documents' scores."""
     if not 1 <= n_terms <= MAX_TERMS:
         raise ValueError(f"n_terms must be 1 to {MAX_TERMS}")
     column = {label: j for j, label in enumerate(labels)}
@@ -166,7 +181,15 @@ def explain_texts(
         per_paragraph = None if paragraph_tags is None else paragraph_tags[i]
         out.append(
             _explain(
-                features, weights, column, prepared, tags[i], per_paragraph, aggregation, n_terms
+                features,
+                weights,
+                column,
+                prepared,
+                tags[i],
+                per_paragraph,
+                aggregation,
+                n_terms,
+                names,
             )
         )
     return out
@@ -181,6 +204,7 @@ def _explain(
     paragraph_tags: Sequence[Sequence[str]] | None,
     aggregation: str,
     n_terms: int,
+    names: LabelNames | None = None,
 ) -> Explanation:
     assert prepared.spans is not None
     rows = [_Row(p, s) for p, s in zip(prepared.tokens, prepared.spans, strict=True)]
@@ -197,7 +221,13 @@ def _explain(
         (x.data, compact.astype(np.int32).ravel(), x.indptr), shape=(x.shape[0], len(used))
     )
     w = np.asarray(weights.coef[used][:, wanted].toarray(), dtype=np.float64)
-    terms = _Terms(features, used, (w != 0).any(axis=1))
+    weighted = (w != 0).any(axis=1)
+    name_w = None
+    if names is not None:  # each used feature's value in the names, times the name weights
+        name_w = np.asarray(names.vectors[used][:, wanted].toarray(), dtype=np.float64)
+        name_w *= np.asarray(names.weight, dtype=np.float64)[wanted][None, :]
+        weighted |= (name_w != 0).any(axis=1)
+    terms = _Terms(features, used, weighted)
     by_column = xc.tocsc()
     at = {j: k for k, j in enumerate(wanted)}
 
@@ -222,8 +252,19 @@ def _explain(
         )
         for t in tags
     }
+    name_tags = {}
+    if name_w is not None:
+        # the names read the mean of the paragraphs' rows, whatever the aggregation
+        mean = np.asarray(xc[:n_par].sum(axis=0), dtype=np.float64).ravel() / n_par
+        shares = mean[:, None] * name_w
+        for t in tags:
+            if shares[:, at[column[t]]].sum() < MIN_NAME_SHIFT:
+                continue
+            found = terms.top(shares[:, at[column[t]]], rows, np.arange(n_par), by_column, n_terms)
+            if found:
+                name_tags[t] = found
     if paragraph_tags is None:
-        return Explanation(doc_tags)
+        return Explanation(doc_tags, names=name_tags)
     paragraphs = []
     for r, ts in enumerate(paragraph_tags):
         row = xc[r]
@@ -233,7 +274,7 @@ def _explain(
             contribution[row.indices] = row.data * w[row.indices, at[column[t]]]
             evidence[t] = terms.top(contribution, rows, np.array([r]), by_column, n_terms)
         paragraphs.append(evidence)
-    return Explanation(doc_tags, paragraphs)
+    return Explanation(doc_tags, paragraphs, name_tags)
 
 
 def _whole(rows: list[_Row]) -> _Row:

@@ -100,20 +100,26 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _evidence_records(evidence: list[Evidence]) -> list[dict[str, Any]]:
+    return [
+        {"term": e.term, "contribution": e.contribution, "spans": [list(s) for s in e.spans]}
+        for e in evidence
+    ]
+
+
 def _tag_records(
-    tags: list[TagScore], evidence: dict[str, list[Evidence]] | None
+    tags: list[TagScore],
+    evidence: dict[str, list[Evidence]] | None,
+    names: dict[str, list[Evidence]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Tags as the API gives them: with ``evidence``, each one's; with ``names``, the terms
+    shared with the names of the tags they raised."""
     records = [{"tag": t.tag, "score": t.score} for t in tags]
     if evidence is not None:
         for record in records:
-            record["evidence"] = [
-                {
-                    "term": e.term,
-                    "contribution": e.contribution,
-                    "spans": [list(s) for s in e.spans],
-                }
-                for e in evidence.get(record["tag"], [])
-            ]
+            record["evidence"] = _evidence_records(evidence.get(record["tag"], []))
+            if names and record["tag"] in names:
+                record["name_evidence"] = _evidence_records(names[record["tag"]])
     return records
 
 
@@ -121,7 +127,10 @@ def prediction_record(
     doc_id: str, pred: Prediction, why: Explanation | None = None
 ) -> dict[str, Any]:
     """A document's tags as JSON (with ``why``, each tag's evidence, as the API gives it)."""
-    record: dict[str, Any] = {"id": doc_id, "tags": _tag_records(pred.tags, why and why.tags)}
+    record: dict[str, Any] = {
+        "id": doc_id,
+        "tags": _tag_records(pred.tags, why and why.tags, why and why.names),
+    }
     if pred.paragraphs is not None:
         by_paragraph = why.paragraphs if why is not None else None
         record["paragraphs"] = [

@@ -14,6 +14,7 @@ from api.dependencies import TaggingDep, pick
 from api.jsonroute import JSONBodyRoute
 from api.schemas import (
     Evidence,
+    NameEvidence,
     ParagraphResult,
     PredictRequest,
     PredictResponse,
@@ -110,21 +111,29 @@ async def in_thread(
     return response
 
 
-def _tags(tags: list[Tag], evidence: dict[str, list[explain.Evidence]] | None) -> list[TagScore]:
+def _tags(
+    tags: list[Tag],
+    evidence: dict[str, list[explain.Evidence]] | None,
+    names: dict[str, list[explain.Evidence]] | None = None,
+) -> list[TagScore]:
     if evidence is None:
         return [TagScore(tag=t.tag, score=t.score) for t in tags]
+    names = names or {}
     return [
         TagScore(
             tag=t.tag,
             score=t.score,
             evidence=[Evidence(**vars(e)) for e in evidence.get(t.tag, [])],
+            name_evidence=[NameEvidence(**vars(e)) for e in names[t.tag]]
+            if t.tag in names
+            else None,
         )
         for t in tags
     ]
 
 
 def _result(pred: Prediction, why: Explanation | None) -> TextResult:
-    tags = _tags(pred.tags, None if why is None else why.tags)
+    tags = _tags(pred.tags, None if why is None else why.tags, None if why is None else why.names)
     if pred.paragraphs is None:
         return TextResult(tags=tags)
     by_paragraph = why.paragraphs if why is not None else None

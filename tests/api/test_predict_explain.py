@@ -77,3 +77,38 @@ def test_openapi_documents_explain_and_evidence(client) -> None:
 def test_explain_must_be_a_boolean(client) -> None:
     response = client.post("/v1/predict", json={"text": SEGMENTED, "explain": "yes"})
     assert response.status_code == 422
+
+
+def test_explain_gives_the_terms_a_tag_shares_with_its_name(tmp_path: Path) -> None:
+    from classifier.dataset import prepare_corpus
+    from classifier.fit import fit_classifier
+    from classifier.registry import save_model
+    from tests.classifier.test_names import CFG, COMMON, NOISE, RARE, named_corpus
+
+    cfg = CFG.resolved()
+    model, _ = fit_classifier(prepare_corpus(named_corpus(1, 2), cfg.text), cfg)
+    assert model.names is not None
+    save_model(
+        tmp_path, "default", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
+    )
+    text = " ".join([RARE[3], *NOISE[:20], RARE[3]])
+    with TestClient(create_app(Settings(models_dir=tmp_path, model="default"))) as c:
+        body = c.post(
+            "/v1/predict", json={"text": text, "explain": True, "top_k": 20, "threshold": 0.0}
+        ).json()
+        plain = c.post("/v1/predict", json={"text": text}).json()
+        spec = c.get("/openapi.json").json()
+    tags = {t["tag"]: t for t in body["results"][0]["tags"]}
+    shared = tags[RARE[3]]["name_evidence"]
+    assert shared[0]["term"] == RARE[3] and shared[0]["contribution"] > 0
+    assert {text[a:b] for e in shared for a, b in e["spans"]} <= {RARE[3], *RARE[3]}
+    assert "name_evidence" not in tags[COMMON[1]]  # 体育 is not said
+    assert all("name_evidence" not in t for t in plain["results"][0]["tags"])  # only if asked
+    properties = spec["components"]["schemas"]["TagScore"]["properties"]
+    assert "name_evidence" in properties
+    assert (
+        "logit"
+        in spec["components"]["schemas"]["NameEvidence"]["properties"]["contribution"][
+            "description"
+        ]
+    )

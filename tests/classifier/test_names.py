@@ -160,3 +160,41 @@ def _rehash(folder: Path) -> None:
         "sha256": sha256_file(folder / ARRAYS_FILE),
     }
     (folder / META_FILE).write_text(json.dumps(meta))
+
+
+def test_the_rise_a_name_gave_is_explained_by_the_terms_shared_with_it(named) -> None:
+    from dataclasses import replace
+
+    from classifier.explain import MIN_NAME_SHIFT, explain_predictions
+    from classifier.names import LabelNames
+    from classifier.text import prepare_text
+
+    model, _ = fit_classifier(named[0], CFG.resolved())
+    assert model.names is not None
+    name = RARE[3]
+    text = " ".join([name, *NOISE[:20], name, f"{COMMON[0]}词1"])
+    (prediction,) = model.predict([text], top_k=20, threshold=0.0)
+    (why,) = explain_predictions(model, [text], [prediction], n_terms=20)
+    assert COMMON[1] in {t.tag for t in prediction.tags}
+    assert name in why.names and COMMON[1] not in why.names  # 体育 is not in the text
+    evidence = why.names[name]
+    assert {text[a:b] for e in evidence for a, b in e.spans} >= {name}
+    assert all(text[a:b] in name for e in evidence for a, b in e.spans)
+    # the parts add up to the logit shift the name gave the score, but for the n-gram of
+    # the padding space alone (" "), which is no text to show
+    x = model.scorer.transform(prepare_text(text, model.config.text).tokens)
+    j = model.labels.index(name)
+    shift = float(model.names.paragraph_similarity_dense(x)[:, j].mean() * model.names.weight[j])
+    terms = [t for b in model.scorer.features.blocks for t in b.terms]
+    pad = [f for f, t in enumerate(terms) if not t.strip(" ")]
+    padding = float((x[:, pad] @ model.names.vectors[pad, j]).toarray().mean())
+    padding *= float(model.names.weight[j])
+    assert shift >= MIN_NAME_SHIFT
+    assert sum(e.contribution for e in evidence) == pytest.approx(shift - padding, rel=1e-4)
+    # a name that moved the score by less than MIN_NAME_SHIFT is not given as a reason
+    faint = replace(
+        model,
+        names=LabelNames(model.names.vectors, model.names.weight * (0.5 * MIN_NAME_SHIFT / shift)),
+    )
+    (quiet,) = explain_predictions(faint, [text], faint.predict([text], top_k=20, threshold=0.0))
+    assert name not in quiet.names
