@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.features import Features
-from classifier.native import dense_product
+from classifier.native import dense_product, logit_shift
 from classifier.text import TextSettings, prepare_paragraph
 
 NAME_PRIOR_DOCS = (10.0, 30.0, 100.0)
@@ -106,13 +106,11 @@ def boost(
 ) -> NDArray[np.float32]:
     """``sigmoid(logit(scores) + weight * similarity)``, only where a similarity is non-zero
     (elsewhere the scores are returned as they were); ``similarity`` sparse or dense."""
-    out = np.array(scores, dtype=np.float32)
     if isinstance(similarity, np.ndarray):
-        row, col = np.nonzero(similarity)
-        values = similarity[row, col]
-    else:
-        sim = sp.coo_matrix(similarity)
-        row, col, values = sim.row, sim.col, sim.data
+        return logit_shift(scores, similarity, weight, _EDGE)
+    out = np.array(scores, dtype=np.float32)
+    sim = sp.coo_matrix(similarity)
+    row, col, values = sim.row, sim.col, sim.data
     if not len(row):
         return out
     p = np.clip(out[row, col].astype(np.float64), _EDGE, 1 - _EDGE)

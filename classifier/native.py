@@ -749,3 +749,38 @@ def candidate_sums(
             indptr, indices, data.astype(np.float32, copy=False), dense, first, columns, out
         )
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _logit_shift(
+    scores: NDArray[np.float32],
+    shift: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    edge: float,
+) -> None:
+    for r in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            s = shift[r, c]
+            if s != 0:
+                p = min(max(np.float64(scores[r, c]), edge), 1.0 - edge)
+                z = np.log(p / (1.0 - p)) + np.float64(weight[c]) * np.float64(s)
+                scores[r, c] = 1.0 / (1.0 + np.exp(-z))
+
+
+def logit_shift(
+    scores: NDArray[np.floating],
+    shift: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    edge: float,
+) -> NDArray[np.float32]:
+    """``sigmoid(logit(scores) + weight[c] * shift)`` entry by entry where ``shift`` is not
+    zero (the scores clipped to ``[edge, 1 - edge]`` first, in float64), the other entries as
+    they were: a dense rows × labels block, in one pass, without temporaries."""
+    out = np.array(scores, dtype=np.float32)
+    _logit_shift(
+        out,
+        np.ascontiguousarray(shift, dtype=np.float32),
+        np.ascontiguousarray(weight, dtype=np.float32),
+        float(edge),
+    )
+    return out

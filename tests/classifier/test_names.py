@@ -23,9 +23,12 @@ from training.evaluate import evaluate_prepared
 CFG = TrainingConfig(segmenter="rjieba")
 
 
-def test_the_boost_moves_a_score_in_logit_space_only_where_a_name_is_said() -> None:
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse (training)", "dense (prediction)"])
+def test_the_boost_moves_a_score_in_logit_space_only_where_a_name_is_said(dense: bool) -> None:
     scores = np.array([[0.2, 0.6, 0.9], [0.5, 0.01, 0.3]], dtype=np.float32)
-    similarity = sp.csr_matrix(np.array([[0.0, 0.5, 0.0], [1.0, 0.0, 0.25]], dtype=np.float32))
+    similarity = np.array([[0.0, 0.5, 0.0], [1.0, 0.0, 0.25]], dtype=np.float32)
+    if not dense:
+        similarity = sp.csr_matrix(similarity)
     weight = np.array([2.0, 4.0, 0.0], dtype=np.float32)
     out = boost(scores, similarity, weight)
     expected = scores.astype(np.float64).copy()
@@ -35,7 +38,12 @@ def test_the_boost_moves_a_score_in_logit_space_only_where_a_name_is_said() -> N
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     assert out[0, 0] == scores[0, 0] and out[0, 2] == scores[0, 2]  # no name said: as it was
     assert out[1, 2] == pytest.approx(scores[1, 2], rel=1e-6)  # a weight of zero: as it was
-    assert np.array_equal(boost(scores, sp.csr_matrix(scores.shape), weight), scores)
+    nothing = np.zeros(scores.shape, dtype=np.float32)
+    assert np.array_equal(
+        boost(scores, nothing if dense else sp.csr_matrix(nothing), weight), scores
+    )
+    if dense:  # the same numbers as the sparse path's
+        assert np.array_equal(out, boost(scores, sp.csr_matrix(similarity), weight))
 
 
 def test_a_name_counts_less_the_more_training_documents_a_label_has() -> None:
