@@ -80,18 +80,10 @@ def test_explain_must_be_a_boolean(client) -> None:
 
 
 def test_explain_gives_the_terms_a_tag_shares_with_its_name(tmp_path: Path) -> None:
-    from classifier.dataset import prepare_corpus
-    from classifier.fit import fit_classifier
-    from classifier.registry import save_model
-    from tests.classifier.test_names import CFG, COMMON, NOISE, RARE, named_corpus
+    from tests.classifier.test_names import COMMON, RARE, SAYS_ITS_NAME, save_named_model
 
-    cfg = CFG.resolved()
-    model, _ = fit_classifier(prepare_corpus(named_corpus(1, 2), cfg.text), cfg)
-    assert model.names is not None
-    save_model(
-        tmp_path, "default", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
-    )
-    text = " ".join([RARE[3], *NOISE[:20], RARE[3]])
+    save_named_model(tmp_path)
+    text = SAYS_ITS_NAME
     with TestClient(create_app(Settings(models_dir=tmp_path, model="default"))) as c:
         body = c.post(
             "/v1/predict", json={"text": text, "explain": True, "top_k": 20, "threshold": 0.0}

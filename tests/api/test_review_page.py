@@ -532,17 +532,9 @@ def test_degrades_without_explanations_or_feedback(open_page, server) -> None:
 def test_a_tag_raised_by_its_name_says_so(browser, tmp_path: Path) -> None:
     """A model that reads the labels' names: choosing a tag its name raised names the
     terms the text shares with it, beside the words that raised its linear score."""
-    from classifier.dataset import prepare_corpus
-    from classifier.fit import fit_classifier
-    from classifier.registry import save_model
-    from tests.classifier.test_names import CFG, NOISE, RARE, named_corpus
+    from tests.classifier.test_names import RARE, SAYS_ITS_NAME, save_named_model
 
-    cfg = CFG.resolved()
-    model, _ = fit_classifier(prepare_corpus(named_corpus(1, 2), cfg.text), cfg)
-    save_model(
-        tmp_path / "models", "default", model, {"labels": list(model.labels)},
-        "20240101-000000-aaaaaaaa",
-    )  # fmt: skip
+    save_named_model(tmp_path / "models")
     served = Served(tmp_path / "models", free_port(), workers=1)
     context = browser.new_context(viewport=DESKTOP)
     try:
@@ -550,7 +542,7 @@ def test_a_tag_raised_by_its_name_says_so(browser, tmp_path: Path) -> None:
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{served.port}/")
         page.wait_for_selector("body[data-ready]", state="attached")
-        doc = paste_and_tag(page, " ".join([RARE[3], *NOISE[:20], RARE[3]]))
+        doc = paste_and_tag(page, SAYS_ITS_NAME)
         doc.locator(f"li.sugg[data-tag='{RARE[3]}'] .tag").click()
         why = doc.locator(".why").inner_text()
         assert why.startswith(RARE[3]) and f"its name: {RARE[3]} +" in why, why

@@ -109,6 +109,21 @@ def named_corpus(seed: int, rare_docs: int) -> list[Document]:
     return docs
 
 
+# a text that says one rare label's name twice and nothing else of any label's
+SAYS_ITS_NAME = " ".join([RARE[3], *NOISE[:20], RARE[3]])
+
+
+def save_named_model(models_dir: Path) -> None:
+    """A model of ``named_corpus`` (its labels' names read) saved as ``default`` in
+    ``models_dir``, for the tests of the service, the CLI and the page."""
+    cfg = CFG.resolved()
+    model, _ = fit_classifier(prepare_corpus(named_corpus(1, 2), cfg.text), cfg)
+    assert model.names is not None
+    save_model(
+        models_dir, "default", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
+    )
+
+
 @pytest.fixture(scope="module")
 def named() -> tuple[PreparedCorpus, PreparedCorpus]:
     text = CFG.resolved().text

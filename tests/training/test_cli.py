@@ -728,17 +728,10 @@ def test_out_of_range_options_are_usage_errors(
 def test_predict_explain_gives_the_terms_shared_with_a_tags_name(
     runner: CliRunner, tmp_path: Path
 ) -> None:
-    from classifier.dataset import prepare_corpus
-    from classifier.fit import fit_classifier
-    from classifier.registry import save_model
-    from tests.classifier.test_names import CFG, NOISE, RARE, named_corpus
+    from tests.classifier.test_names import RARE, SAYS_ITS_NAME, save_named_model
 
-    cfg = CFG.resolved()
-    model, _ = fit_classifier(prepare_corpus(named_corpus(1, 2), cfg.text), cfg)
-    save_model(
-        tmp_path, "default", model, {"labels": list(model.labels)}, "20240101-000000-aaaaaaaa"
-    )
-    text = " ".join([RARE[3], *NOISE[:20], RARE[3]])
+    save_named_model(tmp_path)
+    text = SAYS_ITS_NAME
     (row,) = predict(runner, tmp_path, "--explain", stdin=text)
     (tag,) = [t for t in row["tags"] if t["tag"] == RARE[3]]
     assert tag["name_evidence"][0]["term"] == RARE[3]
