@@ -210,6 +210,22 @@ def big_batch(t: Target) -> Row:
     return run(t, "batch: 150 texts of 7,800 chars (3.5 MB)", go)
 
 
+def explain_everything(t: Target) -> Row:
+    """A 200,000-character text of many paragraphs, explained for 100 tags of each: the
+    explanation is stopped at the budget too, between tags, not only between texts."""
+    text = "\n".join(["学校教育，提高女童入学率。改善农村地区的教学条件。" * 20] * 400)[:200_000]
+    payload = {"text": text, "explain": True, "paragraphs": True, "top_k": 100, "threshold": 0}
+
+    def go() -> tuple[str, bool, str]:
+        status, _ = t.predict(payload, timeout=BUDGET_S + 30)
+        return str(status), status in (200, 503), "explain + paragraphs, top_k 100"
+
+    row = run(t, "explain: 200k chars, every paragraph, 100 tags", go)
+    if row.seconds > BUDGET_S + 5:
+        row.verdict = "FAIL"
+    return row
+
+
 def client_disconnects(t: Target) -> Row:
     texts = ["学校教育，提高女童入学率。改善农村地区的教学条件。\n" * 300] * 150
     body = json.dumps({"texts": texts}, ensure_ascii=False).encode()
@@ -460,6 +476,7 @@ def symlinked_file(t: Target) -> Row:
 ATTACKS: list[Callable[[Target], Row]] = [
     *(text_attack(label, text) for label, text in TEXTS.items()),
     big_batch,
+    explain_everything,
     client_disconnects,
     *body_attacks(),
     wrong_content_type,

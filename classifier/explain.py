@@ -190,9 +190,14 @@ def explain_texts(
                 aggregation,
                 n_terms,
                 names,
+                checkpoint or _no_checkpoint,
             )
         )
     return out
+
+
+def _no_checkpoint() -> None:
+    pass
 
 
 def _explain(
@@ -205,7 +210,10 @@ def _explain(
     aggregation: str,
     n_terms: int,
     names: LabelNames | None = None,
+    checkpoint: Callable[[], None] = _no_checkpoint,
 ) -> Explanation:
+    """One text's explanation; ``checkpoint`` is called before each tag's evidence is looked
+    for (a text of many paragraphs and tags is explained within the request's budget)."""
     assert prepared.spans is not None
     rows = [_Row(p, s) for p, s in zip(prepared.tokens, prepared.spans, strict=True)]
     n_par = len(rows)
@@ -223,10 +231,9 @@ def _explain(
     w = np.asarray(weights.coef[used][:, wanted].toarray(), dtype=np.float64)
     weighted = (w != 0).any(axis=1)
     name_w = None
-    if names is not None:  # each used feature's value in the names, times the name weights
-        name_w = np.asarray(names.vectors[used][:, wanted].toarray(), dtype=np.float64)
-        name_w *= np.asarray(names.weight, dtype=np.float64)[wanted][None, :]
-        weighted |= (name_w != 0).any(axis=1)
+    if names is not None:  # each used feature's value in the names (sparse: names are short)
+        name_w = sp.csc_matrix(names.vectors[used][:, wanted], dtype=np.float64)
+        weighted |= np.asarray(name_w.getnnz(axis=1) > 0).ravel()
     terms = _Terms(features, used, weighted)
     by_column = xc.tocsc()
     at = {j: k for k, j in enumerate(wanted)}
@@ -246,21 +253,22 @@ def _explain(
         alpha *= 0.5
         alpha[n_par] = 0.5
     doc = np.asarray(xc.T @ alpha) * w  # used features × wanted labels
-    doc_tags = {
-        t: terms.top(
-            doc[:, at[column[t]]], rows, np.flatnonzero(alpha[:, at[column[t]]]), by_column, n_terms
-        )
-        for t in tags
-    }
+    doc_tags = {}
+    for t in tags:
+        checkpoint()
+        k = at[column[t]]
+        doc_tags[t] = terms.top(doc[:, k], rows, np.flatnonzero(alpha[:, k]), by_column, n_terms)
     name_tags = {}
     if name_w is not None:
         # the names read the mean of the paragraphs' rows, whatever the aggregation
         mean = np.asarray(xc[:n_par].sum(axis=0), dtype=np.float64).ravel() / n_par
-        shares = mean[:, None] * name_w
         for t in tags:
-            if shares[:, at[column[t]]].sum() < MIN_NAME_SHIFT:
+            checkpoint()
+            k = at[column[t]]
+            share = mean * name_w[:, k].toarray().ravel() * float(names.weight[wanted[k]])
+            if share.sum() < MIN_NAME_SHIFT:
                 continue
-            found = terms.top(shares[:, at[column[t]]], rows, np.arange(n_par), by_column, n_terms)
+            found = terms.top(share, rows, np.arange(n_par), by_column, n_terms)
             if found:
                 name_tags[t] = found
     if paragraph_tags is None:
@@ -270,6 +278,7 @@ def _explain(
         row = xc[r]
         evidence = {}
         for t in ts:
+            checkpoint()
             contribution = np.zeros(len(used))
             contribution[row.indices] = row.data * w[row.indices, at[column[t]]]
             evidence[t] = terms.top(contribution, rows, np.array([r]), by_column, n_terms)

@@ -195,3 +195,43 @@ def test_any_text_spans_in_bounds_and_slice_back(chars_model, text: str) -> None
     _check_spans(text, explanation.tags)
     for evidence in explanation.paragraphs or []:
         _check_spans(text, evidence)
+
+
+def test_explaining_many_tags_can_be_stopped_between_tags(words_model) -> None:
+    """The request's budget reaches inside one text's explanation: ``checkpoint`` comes
+    before each tag's evidence (of the document and of every paragraph), so a text of many
+    paragraphs explained for every label stops at the budget, not after all of them."""
+    text = "\n".join(["各国应加强学校教育，提高女童入学率，預防犯罪和刑事司法。" * 12] * 4)
+    labels = list(words_model.labels)
+    n_par = len(prepare_text(text, words_model.config.text).tokens)
+    assert n_par == 4 and len(labels) >= 3
+    scorer = words_model.scorer
+    calls = []
+
+    def explain(checkpoint) -> None:
+        explain_texts(
+            scorer.features,
+            scorer.weights,
+            labels,
+            words_model.config.text,
+            [text],
+            [labels],
+            [[labels] * n_par],
+            checkpoint=checkpoint,
+        )
+
+    explain(lambda: calls.append(1))
+    assert len(calls) >= len(labels) * (1 + n_par)
+
+    class Stop(Exception):
+        pass
+
+    def budget() -> None:
+        calls.append(1)
+        if len(calls) > 5:
+            raise Stop
+
+    calls.clear()
+    with pytest.raises(Stop):
+        explain(budget)
+    assert len(calls) == 6  # stopped at the first call over
