@@ -3,11 +3,12 @@ cluster) and fitting the per-label models there (``DaskLabels``, a ``linear.Labe
 
 dask is an optional dependency (the ``cluster`` extra) and imported only here, when used.
 The feature matrix goes to every worker once (``scatter(broadcast=True)``); labels go out in
-batches, each a task that fits its labels with ``linear.fit_label_batch``, and come back as
-they finish. A worker lost mid-run costs only its batches: the scheduler runs them again on
-another worker (a batch is given up after ``distributed.scheduler.allowed-failures`` lost
-workers, 3 by default), and since every label is fitted by the same function on the same
-matrix, the model is the same as a local run's.
+batches, each a task that fits its labels (``linear.fit_label_batch`` for the first level,
+the second level's own for it), and come back as they finish. A worker lost mid-run costs
+only its batches: the scheduler runs them again on another worker (a batch is given up after
+``distributed.scheduler.allowed-failures`` lost workers, 3 by default), and since every
+label is fitted by the same function on the same matrix, the model is the same as a local
+run's.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ import re
 import resource
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import scipy.sparse as sp
 
 from classifier.errors import ClusterError
-from classifier.linear import LabelFit, batch_size, fit_label_batch
+from classifier.linear import batch_size
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from classifier.config import TrainingConfig
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 10
 MAX_LOCAL_WORKERS = 64
@@ -154,33 +156,31 @@ class DaskLabels:
         # that each carries real work
         return batch_size(n_labels, n_threads(self.client))
 
-    def fit_labels(
-        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
-    ) -> Iterator[list[LabelFit]]:
-        """Each batch of labels fitted on a worker, yielded as it finishes."""
+    def run_batches(
+        self, fn: Callable[..., T], matrix: sp.csr_matrix, tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[T]:
+        """Each task run on a worker, its result yielded as it finishes."""
         distributed = _distributed()
-        client, size, run = self.client, self.batch_size(y.shape[1]), uuid.uuid4().hex[:12]
-        matrix = client.scatter(x, broadcast=True, hash=False)
+        client, run = self.client, uuid.uuid4().hex[:12]
+        shared = client.scatter(matrix, broadcast=True, hash=False)
         futures = [
             client.submit(
-                fit_label_batch,
-                matrix,
-                sp.csc_matrix(y[:, first : first + size]),
-                first,
-                cfg,
-                key=f"tagger-fit-{run}-{first}",
+                fn,
+                shared,
+                *task,
+                key=f"tagger-{fn.__name__}-{run}-{i}",
                 retries=self.retries,
             )
-            for first in range(0, y.shape[1], size)
+            for i, task in enumerate(tasks)
         ]
         try:
-            for future, batch in distributed.as_completed(futures, with_results=True):
+            for future, result in distributed.as_completed(futures, with_results=True):
                 future.release()
-                yield batch
+                yield result
         except distributed.KilledWorker as exc:
             raise ClusterError(f"a batch of labels was lost with too many workers: {exc}") from None
         finally:
-            client.cancel(futures + [matrix])
+            client.cancel(futures + [shared])
             self.usage.update(usage(client))
 
 

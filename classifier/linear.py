@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,18 +44,26 @@ class LinearWeights:
         return out
 
 
+T = TypeVar("T")
+
 # (label index, kept feature rows, their weights, intercept): one label's pruned model
 LabelFit = tuple[int, NDArray[np.intp], NDArray[np.float32], float]
 
 
 class LabelBackend(Protocol):
-    """Somewhere else to run the per-label fits (``classifier.cluster.DaskLabels``)."""
+    """Somewhere else to run per-label fits, in batches of labels: local processes
+    (``ProcessLabels``) or a cluster's workers (``classifier.cluster.DaskLabels``). The first
+    level's fits (``fit_label_batch``) and the second level's (``stacking``) both go there."""
 
-    def fit_labels(
-        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
-    ) -> Iterator[list[LabelFit]]:
-        """Every label column of ``y`` fitted on ``x`` (float64) with ``fit_label_batch``,
-        yielded a batch at a time as batches finish, in any order."""
+    def batch_size(self, n_labels: int) -> int:
+        """Labels a task, for ``n_labels`` in all."""
+        ...
+
+    def run_batches(
+        self, fn: Callable[..., T], matrix: sp.csr_matrix, tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[T]:
+        """``fn(matrix, *task)`` for every task, yielded as each finishes, in any order; the
+        matrix reaches each worker once, not once a task."""
         ...
 
 
@@ -75,6 +83,11 @@ def label_backend(backend: LabelBackend | None) -> Iterator[None]:
         yield
     finally:
         _backend = previous
+
+
+def current_backend() -> LabelBackend | None:
+    """The backend ``label_backend`` set (None: none is)."""
+    return _backend
 
 
 _blas_lock = threading.Lock()
@@ -163,6 +176,13 @@ MAX_BATCH_LABELS = 64
 TASKS_PER_WORKER = 4
 
 
+def label_batches(
+    y: sp.csc_matrix, size: int, cfg: TrainingConfig
+) -> list[tuple[sp.csc_matrix, int, TrainingConfig]]:
+    """``fit_label_batch``'s arguments after the matrix, ``size`` labels a task."""
+    return [(y[:, first : first + size], first, cfg) for first in range(0, y.shape[1], size)]
+
+
 def batch_size(n_labels: int, workers: int) -> int:
     """Labels a task: ``TASKS_PER_WORKER`` tasks a worker, at most ``MAX_BATCH_LABELS``."""
     return max(1, min(MAX_BATCH_LABELS, -(-n_labels // (TASKS_PER_WORKER * workers))))
@@ -182,16 +202,16 @@ class ProcessLabels:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def fit_labels(
-        self, x: sp.csr_matrix, y: sp.csc_matrix, cfg: TrainingConfig
-    ) -> Iterator[list[LabelFit]]:
+    def batch_size(self, n_labels: int) -> int:
+        return batch_size(n_labels, self.jobs)
+
+    def run_batches(
+        self, fn: Callable[..., T], matrix: sp.csr_matrix, tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[T]:
         from joblib import Parallel, delayed
 
-        n_labels = y.shape[1]
-        size = batch_size(n_labels, self.jobs)
         return Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered")(
-            delayed(fit_label_batch)(x, sp.csc_matrix(y[:, first : first + size]), first, cfg)
-            for first in range(0, n_labels, size)
+            delayed(fn)(matrix, *task) for task in tasks
         )
 
 
@@ -223,7 +243,9 @@ def fit_one_vs_rest(
     rows, cols, vals = [], [], []
     intercept = np.zeros(n_labels, dtype=np.float32)
     if backend is not None:
-        batches: Iterable[list[LabelFit]] = backend.fit_labels(x64, sp.csc_matrix(y), cfg)
+        batches: Iterable[list[LabelFit]] = backend.run_batches(
+            fit_label_batch, x64, label_batches(sp.csc_matrix(y), backend.batch_size(n_labels), cfg)
+        )
     else:
         batches = ([(j, *fit_label(x64, y[:, j].toarray().ravel(), cfg))] for j in range(n_labels))
     done = 0

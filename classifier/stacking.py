@@ -29,7 +29,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from classifier.calibration import Calibration, fit_calibration
-from classifier.linear import LinearWeights, batch_size, one_blas_thread, quick_checks
+from classifier.linear import (
+    LabelBackend,
+    LinearWeights,
+    ProcessLabels,
+    current_backend,
+    one_blas_thread,
+    quick_checks,
+)
 from classifier.native import candidate_sums
 from classifier.progress import ProgressHook, no_progress
 
@@ -55,10 +62,11 @@ PRODUCT_ENTRIES = 4_000_000
 DENSE_LEVEL2_FLOATS = 4 * 1024 * 1024
 # cuts tried when choosing (floor, mix): among a row's this many best labels on average
 CUT_DEPTH = 20
-# Level-2 fits run in ``jobs`` processes when there are at least this many (label,
-# candidate document) pairs in all: a fit of a few hundred rows is mostly the Python around
-# liblinear, which threads cannot share (two threads on tiku: 24.7 s wall against 21.9 for
-# one, BENCHMARKS.md §4), and below this a round is too short to pay for the processes
+# Level-2 fits run on the cluster (``linear.label_backend``) or in ``jobs`` processes when
+# there are at least this many (label, candidate document) pairs in all: a fit of a few
+# hundred rows is mostly the Python around liblinear, which threads cannot share (two threads
+# on tiku: 24.7 s wall against 21.9 for one, BENCHMARKS.md §4), and below this a round is too
+# short to pay for the processes or the cluster's scheduling
 LEVEL2_PARALLEL_ROWS = 100_000
 
 
@@ -277,14 +285,18 @@ def fit_stacker(
 
     Returns the stacker (fitted on every document), its own out-of-fold raw values under the
     chosen (floor, mix) (for thresholds and honest validation metrics) and a report. The
-    fits use ``jobs`` processes when there are ``parallel_rows`` (label, candidate document)
-    pairs, else this one.
+    fits run on the cluster that ``linear.label_backend`` set, if any, else in ``jobs``
+    processes, when there are ``parallel_rows`` (label, candidate document) pairs; else here.
     """
     n_labels = gold.shape[1]
     n_views = views.shape[1] // n_labels
     mean = views[:, :n_labels]
     cand = best_k_mask(mean, candidates)
-    jobs = jobs if cand.sum() >= parallel_rows else 1
+    # the fits go to the cluster's workers (``linear.label_backend``) or ``jobs`` processes
+    # when there is enough to share out
+    backend = None
+    if cand.sum() >= parallel_rows:
+        backend = current_backend() or (ProcessLabels(jobs) if jobs > 1 else None)
     fold_ids = np.unique(folds)
     advance = progress("stacking", len(FLOORS) * len(fold_ids) + 1)
     tried: dict[str, float] = {}
@@ -294,7 +306,7 @@ def fit_stacker(
         oof = {mix: np.zeros(gold.shape, dtype=np.float32) for mix in MIXES}
         for f in fold_ids:
             held = folds == f
-            w = fit_level2(z, gold, cand & ~held[:, None], jobs)
+            w = fit_level2(z, gold, cand & ~held[:, None], backend)
             for mix in MIXES:
                 oof[mix][held] = apply_level2(views[held], w, floor, mix, candidates)
             advance(1)
@@ -305,7 +317,7 @@ def fit_stacker(
                 best = (score, floor, mix, oof[mix])
     assert best is not None
     _, floor, mix, oof = best
-    weights = fit_level2(inputs(views, floor, n_labels, candidates), gold, cand, jobs)
+    weights = fit_level2(inputs(views, floor, n_labels, candidates), gold, cand, backend)
     advance(1)
     calibration = fit_calibration(oof, sp.csr_matrix(gold), seed)
     stacker = Stacker(weights, floor, mix, n_views, candidates, calibration)
@@ -313,17 +325,21 @@ def fit_stacker(
 
 
 def fit_level2(
-    z: sp.csr_matrix, gold: NDArray[np.bool_], rows: NDArray[np.bool_], jobs: int = 1
+    z: sp.csr_matrix,
+    gold: NDArray[np.bool_],
+    rows: NDArray[np.bool_],
+    backend: LabelBackend | None = None,
 ) -> LinearWeights:
     """Per label j, an L2-loss linear SVM on the rows where ``rows[:, j]``; a label with no
     such row gets weight 0 and intercept -OFF_CANDIDATE_DROP, one with a single class there
-    weight 0 and intercept ±1. With ``jobs`` > 1 the labels are fitted in that many local
-    processes, in batches (the primal solver draws no random numbers: the same weights)."""
+    weight 0 and intercept ±1. With a ``backend`` (local processes, or a cluster's workers)
+    the labels are fitted there, in batches (the primal solver draws no random numbers: the
+    same weights wherever they run)."""
     z64 = sp.csr_matrix(z, dtype=np.float64)
     rows_csc = sp.csc_matrix(rows)
     n_labels = gold.shape[1]
     # each label's rows and their classes, made here: a task gets its labels' only
-    size = batch_size(n_labels, jobs) if jobs > 1 else max(n_labels, 1)
+    size = backend.batch_size(n_labels) if backend is not None else max(n_labels, 1)
     tasks = []
     for first in range(0, n_labels, size):
         batch = []
@@ -331,12 +347,8 @@ def fit_level2(
             r = rows_csc.indices[rows_csc.indptr[j] : rows_csc.indptr[j + 1]]
             batch.append((j, r, gold[r, j]))
         tasks.append(batch)
-    if jobs > 1 and len(tasks) > 1:
-        from joblib import Parallel, delayed
-
-        done = Parallel(n_jobs=jobs, backend="loky")(
-            delayed(_fit_level2_batch)(z64, batch) for batch in tasks
-        )
+    if backend is not None and len(tasks) > 1:
+        done = backend.run_batches(_fit_level2_batch, z64, [(batch,) for batch in tasks])
         parts = [p for batch in done for p in batch]
     else:
         parts = [p for batch in tasks for p in _fit_level2_batch(z64, batch)]

@@ -160,3 +160,38 @@ def test_fits_run_with_one_blas_thread_and_the_limit_is_restored(problem) -> Non
     linear.fit_one_vs_rest(x, y, cfg, jobs=2, progress=hook)
     assert seen and all(s <= {1} for s in seen)
     assert blas_threads() == before and linear._blas_users == 0
+
+
+def test_the_second_level_fits_on_the_cluster_to_the_local_weights(client) -> None:
+    from classifier.dataset import document_folds
+    from classifier.linear import label_backend
+    from classifier.stacking import fit_stacker
+
+    rng = np.random.default_rng(0)
+    n, labels = 200, 7
+    gold = rng.random((n, labels)) < 0.25
+    views = np.hstack([np.where(gold, 0.5, -1.0) + rng.normal(0, 0.6, (n, labels))] * 3)
+    views = views.astype(np.float32)
+    folds = document_folds([f"d{i}" for i in range(n)], 3)
+    sent: list[tuple[str, int]] = []
+
+    class Watched(cluster.DaskLabels):
+        def run_batches(self, fn, matrix, tasks):
+            sent.append((fn.__name__, len(tasks)))
+            return super().run_batches(fn, matrix, tasks)
+
+    local = fit_stacker(views, gold, folds, candidates=4)
+    with label_backend(Watched(client, batch_labels=2)):
+        remote = fit_stacker(views, gold, folds, candidates=4, parallel_rows=0)
+    # every fit of the second level (2 floors × 3 folds, then all documents) went out in
+    # batches of 2 labels
+    assert sent == [("_fit_level2_batch", 4)] * 7
+    assert (local[0].weights.coef != remote[0].weights.coef).nnz == 0
+    np.testing.assert_array_equal(local[0].weights.intercept, remote[0].weights.intercept)
+    np.testing.assert_array_equal(local[1], remote[1])
+    assert local[2] == remote[2]
+    # below the size that pays for the scheduling, the fits stay here
+    sent.clear()
+    with label_backend(Watched(client)):
+        fit_stacker(views, gold, folds, candidates=4)
+    assert sent == []

@@ -41,6 +41,8 @@ def test_two_jobs_fit_the_model_one_job_fits_to_the_bit() -> None:
 
 def test_the_process_pool_reports_every_label_once() -> None:
     x, y, cfg = problem()
-    batches = list(linear.ProcessLabels(2).fit_labels(x, y, cfg))
+    pool = linear.ProcessLabels(2)
+    tasks = linear.label_batches(y, pool.batch_size(y.shape[1]), cfg)
+    batches = list(pool.run_batches(linear.fit_label_batch, x, tasks))
     assert sorted(j for batch in batches for j, *_ in batch) == list(range(y.shape[1]))
     assert len(batches) > 2  # in batches, so both processes get a share
