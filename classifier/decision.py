@@ -20,6 +20,12 @@ def top_k(scores: NDArray[np.floating], k: int) -> tuple[NDArray[np.intp], NDArr
     if k == 0:
         empty = np.zeros((scores.shape[0], 0))
         return empty.astype(np.intp), empty
+    if scores.shape[0] == 1:  # one text (an API request): the same steps on its row,
+        # without the 2-D indexing's overhead (a third of the time); the same partition
+        row = scores[0]
+        part = np.argpartition(-row, k - 1)[:k]
+        idx = part[np.argsort(-row[part], kind="stable")]
+        return idx[None, :], row[idx][None, :]
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")

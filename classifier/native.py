@@ -712,6 +712,80 @@ def dense_product(x: sp.csr_matrix, w: sp.csr_matrix) -> NDArray[np.float32]:
 
 
 @numba.njit(cache=True, nogil=True)
+def _level2_inputs(
+    views: NDArray[np.floating],
+    floor: NDArray[np.floating],
+    n_labels: int,
+    k: int,
+) -> tuple[
+    NDArray[np.int64], NDArray[np.int32], NDArray[np.float32], NDArray[np.int64], NDArray[np.int32]
+]:
+    n, n_views = views.shape[0], views.shape[1] // n_labels
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    first = np.zeros(n + 1, dtype=np.int64)
+    size = max(16, n * n_views * min(k, n_labels))
+    indices = np.empty(size, dtype=np.int32)
+    data = np.empty(size, dtype=np.float32)
+    columns = np.empty(max(16, n * min(k, n_labels)), dtype=np.int32)
+    used = chosen = 0
+    cut = views[0, 0]  # typed as the views (set below before use)
+    for r in range(n):
+        for v in range(n_views):
+            block = views[r, v * n_labels : (v + 1) * n_labels]
+            best = k < n_labels
+            if best:
+                cut = -np.partition(-block, k - 1)[k - 1]
+            indices = _grown(indices, used, n_labels)
+            data = _grown(data, used, n_labels)
+            if v == 0:
+                columns = _grown(columns, chosen, n_labels)
+            for c in range(n_labels):
+                x = block[c]
+                if best and not x >= cut:
+                    continue
+                if v == 0:
+                    columns[chosen] = c
+                    chosen += 1
+                z = np.float32(max(x - floor[0], 0))
+                if z != 0:
+                    indices[used] = v * n_labels + c
+                    data[used] = z
+                    used += 1
+        indptr[r + 1] = used
+        first[r + 1] = chosen
+    return indptr, indices[:used].copy(), data[:used].copy(), first, columns[:chosen].copy()
+
+
+def level2_inputs(
+    views: NDArray[np.floating], floor: float, n_labels: int, k: int
+) -> tuple[
+    tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]],
+    tuple[NDArray[np.int64], NDArray[np.int32]],
+]:
+    """The second level's input rows as CSR arrays (indptr, indices, data): ``max(view -
+    floor, 0)`` (in the views' float type, then float32), each view of ``n_labels`` columns
+    cut to each row's ``k`` best entries (and any tied with the k-th), zeros left out; and
+    the candidates, the first view's cut, as ``(first, columns)``: row r's are
+    ``columns[first[r]:first[r + 1]]``, ascending (``np.nonzero`` of the mask, row by row).
+    One pass, each row's cut a selection over its views (linear)."""
+    views = np.ascontiguousarray(views)
+    if views.dtype not in (np.float32, np.float64):
+        views = views.astype(np.float64)
+    if views.shape[0] == 0:
+        empty = np.zeros(1, dtype=np.int64)
+        return (empty, np.zeros(0, np.int32), np.zeros(0, np.float32)), (
+            empty.copy(),
+            np.zeros(0, np.int32),
+        )
+    # the type NumPy's ``views - floor`` has (float32 for a Python float's floor)
+    floor_typed = np.array([floor]).astype(np.result_type(views[:0] - floor))
+    indptr, indices, data, first, columns = _level2_inputs(
+        views, floor_typed, int(n_labels), int(k)
+    )
+    return (indptr, indices, data), (first, columns)
+
+
+@numba.njit(cache=True, nogil=True)
 def _candidate_sums(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -743,8 +817,21 @@ def candidate_sums(
     rows, columns = np.nonzero(candidates)
     first = np.zeros(len(indptr), dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=first[1:])
-    out = np.zeros(len(rows), dtype=np.float64)
-    if len(rows):
+    return candidate_sums_at(indptr, indices, data, dense, first, columns)
+
+
+def candidate_sums_at(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    data: NDArray[np.float32],
+    dense: NDArray[np.float32],
+    first: NDArray[np.int64],
+    columns: NDArray[np.integer],
+) -> NDArray[np.float64]:
+    """``candidate_sums`` with the candidates given as row r's ``columns[first[r]:first[r +
+    1]]`` (``level2_inputs``' second part)."""
+    out = np.zeros(len(columns), dtype=np.float64)
+    if len(columns):
         _candidate_sums(
             indptr, indices, data.astype(np.float32, copy=False), dense, first, columns, out
         )

@@ -38,7 +38,7 @@ from classifier.linear import (
     one_blas_thread,
     quick_checks,
 )
-from classifier.native import candidate_sums
+from classifier.native import candidate_sums, candidate_sums_at, level2_inputs
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -120,24 +120,10 @@ def inputs(views: NDArray[np.floating], floor: float, n_labels: int, k: int) -> 
     return sp.csr_matrix((data, indices, indptr), shape=views.shape)
 
 
-def _input_rows(
-    views: NDArray[np.floating],
-    floor: float,
-    n_labels: int,
-    k: int,
-    mean_mask: NDArray[np.bool_] | None = None,
-) -> Rows:
+def _input_rows(views: NDArray[np.floating], floor: float, n_labels: int, k: int) -> Rows:
     """``inputs`` as CSR arrays (indptr, indices, data), without building a SciPy matrix
-    (``mean_mask``: ``best_k_mask`` of the first view, when the caller has it)."""
-    z = np.maximum(views - floor, 0).astype(np.float32)
-    for v in range(views.shape[1] // n_labels):
-        block = slice(v * n_labels, (v + 1) * n_labels)
-        best = mean_mask if v == 0 and mean_mask is not None else None
-        z[:, block][~(best if best is not None else best_k_mask(views[:, block], k))] = 0
-    rows, cols = np.nonzero(z)
-    indptr = np.zeros(len(z) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(z)), out=indptr[1:])
-    return indptr, cols.astype(np.int32), z[rows, cols]
+    (compiled: ``native.level2_inputs``)."""
+    return level2_inputs(views, floor, n_labels, k)[0]
 
 
 def _halves(rows: Rows) -> tuple[Rows, Rows]:
@@ -245,16 +231,15 @@ def apply_level2(
     (the weights as an array) only the candidates' values are computed: the same values."""
     n_labels = weights.n_labels
     mean = np.asarray(views[:, :n_labels], dtype=np.float32)
-    cand = best_k_mask(mean, k)
-    rows = _input_rows(views, floor, n_labels, k, cand)
+    rows, (first, columns) = level2_inputs(views, floor, n_labels, k)
     if dense is None:
         out = level2_product(rows, weights.coef)
         out += weights.intercept
-        out = np.where(cand, out, mean - OFF_CANDIDATE_DROP)
+        out = np.where(best_k_mask(mean, k), out, mean - OFF_CANDIDATE_DROP)
     else:
         out = (mean - OFF_CANDIDATE_DROP).astype(np.float64)
-        at = np.nonzero(cand)
-        out[at] = candidate_product(rows, dense, cand) + weights.intercept[at[1]]
+        at = np.repeat(np.arange(len(mean)), np.diff(first)), columns
+        out[at] = candidate_sums_at(*rows, dense, first, columns) + weights.intercept[columns]
     if mix:
         out = (1 - mix) * out + mix * mean
     return np.asarray(out, dtype=np.float32)

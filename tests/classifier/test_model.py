@@ -184,6 +184,21 @@ def test_top_k_orders_best_first() -> None:
     assert idx.shape == (2, 4)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_top_k_of_one_row_is_its_row_of_a_batch_ties_and_all(seed: int) -> None:
+    """One text takes a shorter path through ``top_k``: the same labels in the same order as
+    its row in a batch, ties (scores rounded to few values) broken alike."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 900)), int(rng.integers(1, 12))
+    batch = rng.random((3, n)).astype(np.float32)
+    if seed % 2:
+        batch = np.round(batch * 3) / 3
+    for r in range(3):
+        one_idx, one_top = top_k(batch[r : r + 1], k)
+        idx, top = top_k(batch, k)
+        assert np.array_equal(one_idx[0], idx[r]) and np.array_equal(one_top[0], top[r])
+
+
 @pytest.mark.parametrize(
     ("threshold", "min_labels", "max_labels", "expected"),
     [

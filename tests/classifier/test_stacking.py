@@ -355,3 +355,49 @@ def test_any_views_score_every_label_in_float32(rows, labels, low, floor, k) -> 
     assert out.dtype == np.float32 and out.shape == (rows, labels) and np.isfinite(out).all()
     dense = apply_level2(views, weights, floor, 0.5, k, coef.astype(np.float32).toarray())
     assert np.array_equal(out, dense)
+
+
+def dense_inputs(views: np.ndarray, floor: float, labels: int, k: int) -> np.ndarray:
+    """The definition of level 2's inputs, dense: ``max(view - floor, 0)`` with each view
+    cut to each row's ``k`` best entries (ties with the k-th kept)."""
+    z = np.maximum(views - floor, 0).astype(np.float32)
+    for v in range(views.shape[1] // labels):
+        block = slice(v * labels, (v + 1) * labels)
+        z[:, block][~best_k_mask(views[:, block], k)] = 0
+    return z
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.integers(0, 7),
+    labels=st.integers(1, 9),
+    n_views=st.sampled_from([1, 3]),
+    k=st.integers(1, 10),
+    floor=st.sampled_from([-1.0, -0.75, np.float64(-0.3)]),
+    ties=st.booleans(),
+    wide=st.booleans(),
+)
+def test_compiled_inputs_are_the_definition_to_the_bit(
+    rows, labels, n_views, k, floor, ties, wide
+) -> None:
+    """``native.level2_inputs`` gives the rows of ``dense_inputs`` (zeros left out, in row
+    order) and the candidates of ``best_k_mask`` of the first view, for float32 and float64
+    views, ties at the k-th, k beyond the labels and rows of no input."""
+    from classifier.native import level2_inputs
+
+    rng = np.random.default_rng(rows * 1000 + labels * 10 + k)
+    views = rng.normal(-1, 1, (rows, n_views * labels))
+    if ties:
+        views = np.round(views)  # many equal values, at the cut too
+    if rows:
+        views[0] = -5  # no input
+    views = views.astype(np.float64 if wide else np.float32)
+    (indptr, indices, data), (first, columns) = level2_inputs(views, floor, labels, k)
+    expected = sp.csr_matrix(dense_inputs(views, floor, labels, k))
+    assert np.array_equal(indptr, expected.indptr)
+    assert np.array_equal(indices, expected.indices)
+    assert data.dtype == np.float32 and np.array_equal(data, expected.data)
+    mask = best_k_mask(views[:, :labels], k)
+    at_rows, at_cols = np.nonzero(mask)
+    assert np.array_equal(columns, at_cols)
+    assert np.array_equal(np.repeat(np.arange(rows), np.diff(first)), at_rows)
