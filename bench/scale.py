@@ -339,6 +339,7 @@ def child_train(corpus: Path, models: Path, name: str, cluster: str | None) -> d
         "labels": len(meta["labels"]), "wall_s": round(time.perf_counter() - t0, 1),
         "seconds": meta["training"]["seconds"],
         "folds_seconds": meta["decision"]["cross_validation"].get("seconds"),
+        "folds_peak_rss_mb": meta["decision"]["cross_validation"].get("peak_rss_mb"),
         "model_mb": folder_mb(result.folder),
         "workers_peak_rss_mb": [w["peak_rss_mb"] for w in workers],
         "workers_cpu_s": [w["cpu_s"] for w in workers],
@@ -373,7 +374,7 @@ def in_child(stage: str, *args: str) -> dict[str, Any]:
 
 
 def run_child(argv: list[str]) -> None:
-    from classifier.cluster import _usage
+    from classifier.resources import usage
 
     stage, corpus, *rest = argv
     if stage == "featurise":
@@ -382,7 +383,7 @@ def run_child(argv: list[str]) -> None:
         models, name, cluster = Path(rest[0]), rest[1], (rest[2] if rest[2] != "-" else None)
         fn = child_train if stage == "train" else child_predict
         row = fn(Path(corpus), models, name, cluster)
-    use = _usage()
+    use = usage()
     row["client_peak_rss_mb"], row["client_cpu_s"] = use["peak_rss_mb"], use["cpu_s"]
     print(json.dumps(row))
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import resource
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import scipy.sparse as sp
 
+from classifier import resources
 from classifier.errors import ClusterError
 from classifier.linear import batch_size
 
@@ -111,34 +110,14 @@ def n_threads(client: Client) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory: VmHWM on Linux (ru_maxrss there carries a
-    forked parent's peak across exec, so every spawned worker would report the client's)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20, 1)
-
-
-def _usage() -> dict[str, float]:
-    """This process's peak resident memory (MB) and CPU seconds so far."""
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_mb": _peak_rss_mb(), "cpu_s": round(use.ru_utime + use.ru_stime, 3)}
-
-
 def usage(client: Client) -> dict[str, Any]:
     """Peak RSS and CPU seconds of this process (the client) and of each worker process
     (since it started: a long-lived cluster's workers count earlier work too)."""
     try:
-        workers = client.run(_usage)
+        workers = client.run(resources.usage)
     except Exception:  # a worker going away while asked: report the others next time
         workers = {}
-    return {"client": _usage(), "workers": dict(sorted(workers.items()))}
+    return {"client": resources.usage(), "workers": dict(sorted(workers.items()))}
 
 
 class DaskLabels:

@@ -30,6 +30,7 @@ from classifier.names import LabelNames, boost, document_similarity
 from classifier.names import choose as choose_names
 from classifier.neighbours import NeighbourIndex
 from classifier.progress import ProgressHook, no_progress
+from classifier.resources import peak_rss_mb
 from classifier.stacking import MULTI_VIEW_SHARE, document_views, fit_stacker
 from classifier.thresholds import Thresholds, cross_fitted_metrics, fit_thresholds
 
@@ -216,12 +217,15 @@ def fit_cross_validated(
     the documents is scored with thresholds tuned on the other half.
     """
     seconds: dict[str, float] = {}
+    # this process's peak memory at the end of each step: where the training's peak is
+    peaks: dict[str, float] = {}
     clock = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
         seconds[name] = round(now - clock, 3)
+        peaks[name] = peak_rss_mb()
         clock = now
 
     labels, dropped = choose_labels(data.doc_tags, cfg.min_label_docs, cfg.rare_labels)
@@ -352,6 +356,7 @@ def fit_cross_validated(
         results[name].pop("per_label")
     lap("thresholds")
     cv["seconds"] = seconds
+    cv["peak_rss_mb"] = peaks
     scorer = Scorer(features, weights, calibration, aggregation=cfg.aggregation)
     model = TopicClassifier(
         cfg, tuple(labels), scorer, Thresholds(level, per_label), stacker, names

@@ -41,7 +41,14 @@ def test_session_model_metadata(trained, trained_models_dir: Path, sample_dir: P
     training = meta["training"]
     if meta["config"]["cv_folds"]:  # every document is fitted and scored out of fold
         assert training["fit_documents"] == training["validation_documents"] == 72
-        assert meta["decision"]["cross_validation"]["folds"] == meta["config"]["cv_folds"]
+        cv = meta["decision"]["cross_validation"]
+        assert cv["folds"] == meta["config"]["cv_folds"]
+        # each step's time, and the process's peak memory when it ended (never falling)
+        assert (
+            list(cv["peak_rss_mb"]) == list(cv["seconds"]) and "first_level_folds" in cv["seconds"]
+        )
+        peaks = list(cv["peak_rss_mb"].values())
+        assert peaks[0] > 0 and peaks == sorted(peaks)
     else:
         assert training["fit_documents"] + training["validation_documents"] == 72
     assert training["validation_documents"] >= 1
