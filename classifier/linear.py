@@ -160,20 +160,10 @@ def fit_label(
     return keep, w[keep].astype(np.float32), float(estimator.intercept_[0])
 
 
-def float64(x: sp.csr_matrix) -> sp.csr_matrix:
-    """``x`` as CSR with float64 values, what liblinear reads (``x`` itself if it is)."""
-    return x if x.dtype == np.float64 and x.format == "csr" else sp.csr_matrix(x, dtype=np.float64)
-
-
 def fit_label_batch(
-    x: sp.csr_matrix, y: sp.csc_matrix, first: int, cfg: TrainingConfig
+    x64: sp.csr_matrix, y: sp.csc_matrix, first: int, cfg: TrainingConfig
 ) -> list[LabelFit]:
-    """``fit_label`` for each column of ``y``, the label columns ``first``, ``first + 1``…
-
-    ``x`` may come float32, as a backend sends it (two thirds of the bytes to each worker,
-    and no float64 copy on the client): it is made float64 here, once for the batch.
-    """
-    x64 = float64(x)
+    """``fit_label`` for each column of ``y``, the label columns ``first``, ``first + 1``…"""
     with one_blas_thread():  # set once for the batch, not once a label
         return [
             (first + i, *fit_label(x64, y[:, i].toarray().ravel(), cfg)) for i in range(y.shape[1])
@@ -243,6 +233,7 @@ def fit_one_vs_rest(
     matrix, alone in its process, so it is the same model.
     """
 
+    x64 = sp.csr_matrix(x, dtype=np.float64)
     n_features, n_labels = x.shape[1], y.shape[1]
     backend = backend or _backend
     if backend is None and jobs > 1 and n_labels > 1:
@@ -253,10 +244,9 @@ def fit_one_vs_rest(
     intercept = np.zeros(n_labels, dtype=np.float32)
     if backend is not None:
         batches: Iterable[list[LabelFit]] = backend.run_batches(
-            fit_label_batch, x, label_batches(sp.csc_matrix(y), backend.batch_size(n_labels), cfg)
+            fit_label_batch, x64, label_batches(sp.csc_matrix(y), backend.batch_size(n_labels), cfg)
         )
     else:
-        x64 = float64(x)
         batches = ([(j, *fit_label(x64, y[:, j].toarray().ravel(), cfg))] for j in range(n_labels))
     done = 0
     with one_blas_thread():  # set once for the run (each fit_label holds it too)

@@ -34,7 +34,6 @@ from classifier.linear import (
     LinearWeights,
     ProcessLabels,
     current_backend,
-    float64,
     one_blas_thread,
     quick_checks,
 )
@@ -321,6 +320,7 @@ def fit_level2(
     weight 0 and intercept ±1. With a ``backend`` (local processes, or a cluster's workers)
     the labels are fitted there, in batches (the primal solver draws no random numbers: the
     same weights wherever they run)."""
+    z64 = sp.csr_matrix(z, dtype=np.float64)
     rows_csc = sp.csc_matrix(rows)
     n_labels = gold.shape[1]
     # each label's rows and their classes, made here: a task gets its labels' only
@@ -333,10 +333,9 @@ def fit_level2(
             batch.append((j, r, gold[r, j]))
         tasks.append(batch)
     if backend is not None and len(tasks) > 1:
-        done = backend.run_batches(_fit_level2_batch, z, [(batch,) for batch in tasks])
+        done = backend.run_batches(_fit_level2_batch, z64, [(batch,) for batch in tasks])
         parts = [p for batch in done for p in batch]
     else:
-        z64 = float64(z)  # once, not once a batch
         parts = [p for batch in tasks for p in _fit_level2_batch(z64, batch)]
     intercept = np.zeros(n_labels, dtype=np.float32)
     for j, _, _, b in parts:
@@ -356,16 +355,14 @@ def fit_level2(
 
 
 def _fit_level2_batch(
-    z: sp.csr_matrix, batch: list[tuple[int, NDArray[np.intp], NDArray[np.bool_]]]
+    z64: sp.csr_matrix, batch: list[tuple[int, NDArray[np.intp], NDArray[np.bool_]]]
 ) -> list[tuple[int, NDArray[np.intp], NDArray[np.float32], float]]:
-    """``fit_level2``'s fits of some labels, each given its rows and their classes (``z``
-    float32 as a backend sends it, or already float64)."""
+    """``fit_level2``'s fits of some labels, each given its rows and their classes."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
     out = []
     empty = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
-    z64 = float64(z)
     # one BLAS thread: the primal solver calls BLAS, and the parallelism is across labels
     with one_blas_thread():
         for j, r, y in batch:

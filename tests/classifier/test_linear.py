@@ -39,23 +39,6 @@ def test_two_jobs_fit_the_model_one_job_fits_to_the_bit() -> None:
         assert same(linear.fit_one_vs_rest(x, y, cfg, jobs=2), one)
 
 
-def test_a_backend_gets_the_float32_matrix_and_fits_the_same_model() -> None:
-    """Sent float32 (two thirds of the bytes, no float64 copy where the fits are sent from),
-    made float64 once a batch where they run: the weights of a fit in this process."""
-    x, y, cfg = problem()
-    sent = []
-
-    class Watched(linear.ProcessLabels):
-        def run_batches(self, fn, matrix, tasks):
-            sent.append(matrix.dtype)
-            return super().run_batches(fn, matrix, tasks)
-
-    x32 = sp.csr_matrix(x, dtype=np.float32)
-    remote = linear.fit_one_vs_rest(x32, y, cfg, backend=Watched(2))
-    assert sent == [np.float32]
-    assert same(remote, linear.fit_one_vs_rest(x32, y, cfg))
-
-
 def test_the_process_pool_reports_every_label_once() -> None:
     x, y, cfg = problem()
     pool = linear.ProcessLabels(2)
