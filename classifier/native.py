@@ -804,22 +804,6 @@ def _candidate_sums(
             out[p] = total
 
 
-def candidate_sums(
-    indptr: NDArray[np.integer],
-    indices: NDArray[np.integer],
-    data: NDArray[np.float32],
-    dense: NDArray[np.float32],
-    candidates: NDArray[np.bool_],
-) -> NDArray[np.float64]:
-    """For each entry of ``np.nonzero(candidates)`` (row r, column c), in that order: the sum
-    over row r's entries of the CSR rows (``indptr``, ``indices``, ``data``) of ``data[i] *
-    dense[indices[i], c]``, in float64, in entry order."""
-    rows, columns = np.nonzero(candidates)
-    first = np.zeros(len(indptr), dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=first[1:])
-    return candidate_sums_at(indptr, indices, data, dense, first, columns)
-
-
 def candidate_sums_at(
     indptr: NDArray[np.integer],
     indices: NDArray[np.integer],
@@ -828,8 +812,10 @@ def candidate_sums_at(
     first: NDArray[np.int64],
     columns: NDArray[np.integer],
 ) -> NDArray[np.float64]:
-    """``candidate_sums`` with the candidates given as row r's ``columns[first[r]:first[r +
-    1]]`` (``level2_inputs``' second part)."""
+    """For each candidate (row r, column c), row r's being ``columns[first[r]:first[r + 1]]``
+    (``level2_inputs``' second part), in that order: the sum over row r's entries of the CSR
+    rows (``indptr``, ``indices``, ``data``) of ``data[i] * dense[indices[i], c]``, in
+    float64, in entry order."""
     out = np.zeros(len(columns), dtype=np.float64)
     if len(columns):
         _candidate_sums(

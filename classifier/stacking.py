@@ -37,7 +37,7 @@ from classifier.linear import (
     one_blas_thread,
     quick_checks,
 )
-from classifier.native import candidate_sums, candidate_sums_at, level2_inputs
+from classifier.native import candidate_sums_at, level2_inputs
 from classifier.progress import ProgressHook, no_progress
 
 # floors and mixes tried (every pair; one set of fits per floor, a mix is applied after);
@@ -173,9 +173,12 @@ def candidate_product(
     (row, candidate) in float64 in input order, as ``level2_product`` sums them: the float32
     products are exact in float64 and a weight of zero adds nothing, so the values are the
     same bit for bit, at a fraction of the work when a row has few candidates (compiled,
-    ``native.candidate_sums``: no scratch array beyond the result).
+    ``native.candidate_sums_at``: no scratch array beyond the result).
     """
-    return candidate_sums(*rows, dense, candidates)
+    at_rows, columns = np.nonzero(candidates)
+    first = np.zeros(len(rows[0]), dtype=np.int64)
+    np.cumsum(np.bincount(at_rows, minlength=len(rows[0]) - 1), out=first[1:])
+    return candidate_sums_at(*rows, dense, first, columns)
 
 
 @dataclass(frozen=True)

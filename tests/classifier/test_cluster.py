@@ -163,16 +163,11 @@ def test_fits_run_with_one_blas_thread_and_the_limit_is_restored(problem) -> Non
 
 
 def test_the_second_level_fits_on_the_cluster_to_the_local_weights(client) -> None:
-    from classifier.dataset import document_folds
     from classifier.linear import label_backend
     from classifier.stacking import fit_stacker
+    from tests.classifier.test_stacking import level2_problem
 
-    rng = np.random.default_rng(0)
-    n, labels = 200, 7
-    gold = rng.random((n, labels)) < 0.25
-    views = np.hstack([np.where(gold, 0.5, -1.0) + rng.normal(0, 0.6, (n, labels))] * 3)
-    views = views.astype(np.float32)
-    folds = document_folds([f"d{i}" for i in range(n)], 3)
+    views, gold, folds = level2_problem()
     sent: list[tuple[str, int]] = []
 
     class Watched(cluster.DaskLabels):

@@ -104,15 +104,19 @@ def test_quality_on_held_out_documents_and_the_label_without_words(corpus, stack
     assert trivial["micro"]["f1"] < 0.5
 
 
+def level2_problem(n: int = 200, labels: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three views of first-level values that tell each gold label apart noisily, its gold
+    labels and 3 document folds: what the second level is fitted on."""
+    rng = np.random.default_rng(0)
+    gold = rng.random((n, labels)) < 0.25
+    views = np.hstack([np.where(gold, 0.5, -1.0) + rng.normal(0, 0.6, (n, labels))] * 3)
+    return views.astype(np.float32), gold, document_folds([f"d{i}" for i in range(n)], 3)
+
+
 def test_fitting_is_deterministic_and_processes_change_nothing(corpus) -> None:
     """Two processes (forced: these fits are far below the size that gets them) fit the very
     weights this one does."""
-    rng = np.random.default_rng(0)
-    n, labels = 200, 7
-    gold = rng.random((n, labels)) < 0.25
-    views = np.hstack([np.where(gold, 0.5, -1.0) + rng.normal(0, 0.6, (n, labels))] * 3)
-    views = views.astype(np.float32)
-    folds = document_folds([f"d{i}" for i in range(n)], 3)
+    views, gold, folds = level2_problem()
     one = fit_stacker(views, gold, folds, candidates=4, jobs=1)
     two = fit_stacker(views, gold, folds, candidates=4, jobs=2, parallel_rows=0)
     for a, b in ((one[0].weights.coef, two[0].weights.coef),):
