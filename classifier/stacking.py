@@ -289,20 +289,25 @@ def fit_stacker(
     advance = progress("stacking", len(FLOORS) * len(fold_ids) + 1)
     tried: dict[str, float] = {}
     best: tuple[float, float, float, NDArray[np.float32]] | None = None
+    held = {f: folds == f for f in fold_ids}
     for floor in FLOORS:
         z = inputs(views, floor, n_labels, candidates)
-        oof = {mix: np.zeros(gold.shape, dtype=np.float32) for mix in MIXES}
+        fitted = {}
         for f in fold_ids:
-            held = folds == f
-            w = fit_level2(z, gold, cand & ~held[:, None], backend)
-            for mix in MIXES:
-                oof[mix][held] = apply_level2(views[held], w, floor, mix, candidates)
+            fitted[f] = fit_level2(z, gold, cand & ~held[f][:, None], backend)
             advance(1)
+        del z
+        # one mix's out-of-fold values at a time: a documents × labels array beside the best
+        # so far, not one a mix
         for mix in MIXES:
-            score = global_micro_f1(oof[mix], gold, min_labels)
+            oof = np.zeros(gold.shape, dtype=np.float32)
+            for f, w in fitted.items():
+                oof[held[f]] = apply_level2(views[held[f]], w, floor, mix, candidates)
+            score = global_micro_f1(oof, gold, min_labels)
             tried[f"floor={floor:g},mix={mix:g}"] = score
             if best is None or score > best[0] + 1e-12:
-                best = (score, floor, mix, oof[mix])
+                best = (score, floor, mix, oof)
+            del oof
     assert best is not None
     _, floor, mix, oof = best
     weights = fit_level2(inputs(views, floor, n_labels, candidates), gold, cand, backend)
