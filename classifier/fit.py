@@ -300,23 +300,28 @@ def fit_cross_validated(
     lap("first_level_refit")
     par_gold = data.paragraph_tags()
     calibration = fit_calibration(oof_par, label_matrix(par_gold, labels), cfg.seed)
-    par_scores = calibration.apply(oof_par)
     cv: dict[str, Any] = {"folds": cfg.cv_folds, "stacking": cfg.stacking}
     stacker = None
     if cfg.stacking:
         views = document_views(oof_par, par_doc, n_docs, oof_whole if views_whole else None)
+        # the views hold what the second level reads: the whole documents' values go now,
+        # and the paragraphs' scores are made after it (less memory at its peak)
+        oof_whole = oof_multi = None
         gold = doc_gold.toarray().astype(bool)
         stacker, oof_doc, chosen = fit_stacker(
             views, gold, folds, cfg.stack_candidates, cfg.seed, cfg.min_labels, jobs, progress
         )
         doc_scores = stacker.calibration.apply(oof_doc)
+        del views, gold, oof_doc  # the steps after need none of them
         cv["stacker"] = {
             "floor": chosen.floor,
             "mix": chosen.mix,
             "views": chosen.n_views,
             "out_of_fold_micro_f1": chosen.tried,
         }
+        par_scores = calibration.apply(oof_par)
     else:
+        par_scores = calibration.apply(oof_par)
         doc_scores = oof_document_scores(
             cfg.aggregation,
             par_scores,
